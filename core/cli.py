@@ -1,0 +1,200 @@
+"""The ``screenalytics`` command line."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+import yaml
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from screenalytics import __version__
+from screenalytics.config import Settings, load_settings
+from screenalytics.errors import ScreenalyticsError
+from screenalytics.model_registry import ModelStore
+from screenalytics.plugin_manager import STAGES, implementations, load_plugins, pm
+
+out_console = Console()
+err_console = Console(stderr=True, soft_wrap=True)
+
+STAGE_SETTING = {
+    "detector": lambda s: s.detection.detector,
+    "tracker": lambda s: s.tracking.tracker,
+    "recognizer": lambda s: s.recognition.recognizer,
+    "exporter": lambda s: ", ".join(s.screen_time.exporters),
+}
+
+
+class ScreenalyticsGroup(click.Group):
+    """Turns our errors into a one-line reason and a non-zero exit, without a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ScreenalyticsError as e:
+            err_console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+            sys.exit(e.exit_code)
+
+
+@click.group(cls=ScreenalyticsGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="screenalytics")
+def cli() -> None:
+    """Screenalytics: who is on screen in a TV episode, and for how long.
+
+    Start with `screenalytics run EPISODE.mp4 --facebank CAST_DIR`. Settings come from the
+    packaged defaults, a YAML file (--config) and SCREENALYTICS_* environment variables.
+    """
+
+
+def _settings(config: Path | None, **overrides: Any) -> Settings:
+    return load_settings(config, **{k: v for k, v in overrides.items() if v})
+
+
+@cli.command()
+@click.argument("video", type=click.Path(path_type=Path))
+@click.option("--facebank", required=True, type=click.Path(path_type=Path),
+              help="Folder of cast photos, FACEBANK/<person_id>/*.jpg|png (or a YAML file person_id: [photos]).")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
+              help="Output folder [default: ./out/<episode_id>].")
+@click.option("--config", type=click.Path(path_type=Path), default=None, help="YAML settings overriding the defaults.")
+@click.option("--stride", type=int, default=None, help="Analyse every Nth frame.")
+@click.option("--fps", type=float, default=None, help="Analyse this many frames per second (instead of --stride).")
+@click.option("--episode-id", default=None, help="Key for stored results [default: the video's file name].")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar and no table.")
+def run(video: Path, facebank: Path, out_dir: Path | None, config: Path | None, stride: int | None,
+        fps: float | None, episode_id: str | None, quiet: bool) -> None:
+    """Find, track and identify faces in VIDEO and report screen time per person.
+
+    Writes screen_time.csv, screen_time.json, tracks.jsonl, detections.jsonl and run.json to
+    --out, and stores detections, tracks, embeddings, assignments and screen time in the
+    result store (storage.uri); running an episode again replaces its stored rows.
+    """
+    from screenalytics.decode import probe
+    from screenalytics.pipeline import Pipeline, episode_id_for, run_episode
+
+    if stride is not None and fps is not None:
+        raise click.UsageError("use either --stride or --fps, not both")
+    decode: dict[str, Any] = {}
+    if stride is not None:
+        decode["stride"] = stride
+    if fps is not None:
+        decode["fps"] = fps
+    settings = _settings(config, decode=decode)
+    pipeline = Pipeline(settings)
+    probe(video)  # bad input fails here, before any work or any write
+    bank = pipeline.enrol(facebank)
+    out = out_dir or Path("out") / (episode_id or episode_id_for(video))
+    if quiet:
+        result, files = run_episode(pipeline, video, bank, out, episode_id)
+    else:
+        with Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+            TimeElapsedColumn(), TimeRemainingColumn(), console=err_console, transient=False,
+        ) as bar:
+            task = bar.add_task(f"analysing {Path(video).name}", total=None)
+
+            def progress(done: float, total: float) -> None:
+                bar.update(task, completed=min(done, total), total=total or None)
+
+            result, files = run_episode(pipeline, video, bank, out, episode_id, progress)
+    for skipped in result.skipped_photos:
+        err_console.print(f"[yellow]warning:[/] facebank photo skipped: {skipped}", highlight=False)
+    if quiet:
+        return
+    table = Table(title=f"Screen time: {result.episode_id}")
+    for col in ("person", "visual s", "speaking s", "both s", "confidence"):
+        table.add_column(col, justify="left" if col == "person" else "right")
+    for r in result.screen_time:
+        table.add_row(r.person_id, f"{r.visual_s:.2f}", f"{r.speaking_s:.2f}", f"{r.both_s:.2f}", f"{r.confidence:.2f}")
+    out_console.print(table)
+    out_console.print(f"{result.frames_analysed} frames, {len(result.cut_times) + 1} shots, "
+                      f"{len(result.tracks)} tracks -> {out}", highlight=False)
+
+
+@cli.command("plugins")
+@click.option("--config", type=click.Path(path_type=Path), default=None)
+def plugins_cmd(config: Path | None) -> None:
+    """List installed plugins and which implementation each stage will use."""
+    settings = _settings(config)
+    table = Table(title="Stages")
+    for col in ("stage", "implementations", "selected"):
+        table.add_column(col)
+    for stage in STAGES:
+        found = implementations(stage)
+        names = ", ".join(f"{n} ({impl.plugin})" for n, impl in sorted(found.items())) or "-"
+        table.add_row(stage, names, STAGE_SETTING[stage](settings) if stage in STAGE_SETTING else "-")
+    out_console.print(table)
+    out_console.print("plugins loaded: " + ", ".join(sorted(n for n, _ in pm.list_name_plugin())), highlight=False)
+
+
+@cli.group()
+def models() -> None:
+    """List, fetch and verify model files (folder: SCREENALYTICS_MODELS_DIR or models_dir)."""
+
+
+def _store(config: Path | None) -> ModelStore:
+    return ModelStore(_settings(config).models_dir)
+
+
+@models.command("list")
+@click.option("--config", type=click.Path(path_type=Path), default=None)
+def models_list(config: Path | None) -> None:
+    """Show every registered model, its licence and whether it is on disk."""
+    store = _store(config)
+    table = Table(title=f"Models in {store.root}")
+    for col in ("name", "stage", "status", "licence", "description"):
+        table.add_column(col)
+    for name, spec in sorted(store.registry.items()):
+        status = "ok" if all(store.find(f) for f in spec.files) else "missing"
+        table.add_row(name, spec.stage, status, spec.licence, spec.description)
+    out_console.print(table)
+
+
+@models.command("pull")
+@click.argument("names", nargs=-1, required=True)
+@click.option("--config", type=click.Path(path_type=Path), default=None)
+def models_pull(names: tuple[str, ...], config: Path | None) -> None:
+    """Download models into the models folder and check their sha256."""
+    store = _store(config)
+    for name in names:
+        for path in store.pull(name):
+            out_console.print(f"{name}: {path}", highlight=False)
+
+
+@models.command("verify")
+@click.argument("names", nargs=-1)
+@click.option("--config", type=click.Path(path_type=Path), default=None)
+def models_verify(names: tuple[str, ...], config: Path | None) -> None:
+    """Check sha256 of models on disk (all present ones when no NAME is given)."""
+    store = _store(config)
+    chosen = names or tuple(n for n, spec in store.registry.items() if all(store.find(f) for f in spec.files))
+    bad = []
+    for name in chosen:
+        status = store.status(name)
+        out_console.print(f"{name}: {status}", highlight=False)
+        if status != "ok":
+            bad.append(name)
+    if bad:
+        raise ScreenalyticsError(f"{len(bad)} model(s) failed verification: {', '.join(bad)}")
+
+
+@cli.command("config")
+@click.option("--config", type=click.Path(path_type=Path), default=None)
+def config_cmd(config: Path | None) -> None:
+    """Print the effective settings as YAML (defaults + --config + environment)."""
+    settings = _settings(config)
+    out_console.print(yaml.safe_dump(settings.model_dump(mode="json"), sort_keys=False), highlight=False, markup=False)
+
+
+def main() -> None:
+    load_plugins()
+    pm.hook.register_commands(cli=cli)
+    cli()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

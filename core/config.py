@@ -1,0 +1,209 @@
+"""Settings: YAML defaults < user YAML (--config) < env SCREENALYTICS_* < explicit overrides."""
+
+from __future__ import annotations
+
+import os
+from importlib import resources
+from pathlib import Path
+from typing import Any, ClassVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from screenalytics.errors import ConfigError
+
+
+class Section(BaseModel):
+    """A config section: unknown keys are typos, so they are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class RuntimeConfig(Section):
+    providers: list[str]
+    intra_op_threads: int = Field(ge=0)
+
+
+class DecodeConfig(Section):
+    stride: int = Field(ge=1)
+    fps: float | None = Field(default=None, gt=0)
+    threads: int = Field(ge=0)
+
+
+class ShotsConfig(Section):
+    enabled: bool
+    threshold: float = Field(gt=0, le=1)
+    hist_bins: tuple[int, int]
+    resize_width: int = Field(ge=16)
+    min_shot_s: float = Field(ge=0)
+
+
+class DetectionConfig(Section):
+    detector: str
+    score_threshold: float = Field(gt=0, lt=1)
+    nms_threshold: float = Field(gt=0, lt=1)
+    max_side: int = Field(ge=64)
+    min_face_px: int = Field(ge=0)
+    top_k: int = Field(ge=1)
+    models: dict[str, str]
+    scrfd_input_size: int = Field(ge=32)
+
+
+class TrackingConfig(Section):
+    tracker: str
+    track_activation_threshold: float = Field(gt=0, le=1)
+    high_conf_det_threshold: float = Field(gt=0, le=1)
+    minimum_iou_threshold: float = Field(ge=0, le=1)
+    minimum_consecutive_frames: int = Field(ge=1)
+    lost_track_s: float = Field(ge=0)
+    min_track_samples: int = Field(ge=1)
+
+
+class QualityConfig(Section):
+    min_score: float = Field(ge=0, le=1)
+    min_face_px: int = Field(ge=0)
+    min_sharpness: float = Field(ge=0)
+    max_yaw: float = Field(ge=0)
+
+
+class RecognitionConfig(Section):
+    recognizer: str
+    model: str
+    batch_size: int = Field(ge=1)
+    window_s: float = Field(gt=0)
+    samples_per_window: int = Field(ge=1)
+    quality: QualityConfig
+
+
+class IdentificationConfig(Section):
+    threshold: float = Field(ge=-1, le=1)
+    stay_threshold: float = Field(ge=-1, le=1)
+    margin: float = Field(ge=0, le=2)
+    confident_score: float = Field(gt=-1, le=1)
+    match_low_quality: bool
+    unknown_cluster_distance: float = Field(gt=0, le=2)
+    unknown_prefix: str = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _stay_below_enter(self) -> "IdentificationConfig":
+        if self.stay_threshold > self.threshold:
+            raise ValueError("stay_threshold must not exceed threshold (hysteresis keeps, then enters)")
+        return self
+
+
+class FacebankConfig(Section):
+    detector_score_threshold: float = Field(gt=0, lt=1)
+    extensions: list[str]
+
+
+class ScreenTimeConfig(Section):
+    max_sample_s: float = Field(gt=0)
+    exporters: list[str]
+
+
+class StorageConfig(Section):
+    uri: str | None = None
+
+
+class _YamlSource(PydanticBaseSettingsSource):
+    """Packaged defaults deep-merged with the user's YAML file."""
+
+    def __init__(self, settings_cls: type[BaseSettings], files: list[Path]) -> None:
+        super().__init__(settings_cls)
+        self.files = files
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:  # pragma: no cover
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        merged: dict[str, Any] = {}
+        for f in self.files:
+            merged = deep_merge(merged, read_yaml(f))
+        return merged
+
+
+class Settings(BaseSettings):
+    """All of Screenalytics' tunables, one section per stage."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SCREENALYTICS_", env_nested_delimiter="__", extra="forbid", nested_model_default_partial_update=True
+    )
+    yaml_files: ClassVar[list[Path]] = []
+
+    models_dir: Path | None = None
+    runtime: RuntimeConfig
+    decode: DecodeConfig
+    shots: ShotsConfig
+    detection: DetectionConfig
+    tracking: TrackingConfig
+    recognition: RecognitionConfig
+    identification: IdentificationConfig
+    facebank: FacebankConfig
+    screen_time: ScreenTimeConfig
+    storage: StorageConfig
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, _YamlSource(settings_cls, list(cls.yaml_files))
+
+    def storage_uri(self) -> str:
+        """The LanceDB location, defaulting to the user's data directory."""
+        if self.storage.uri:
+            return self.storage.uri
+        base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+        return str(base / "screenalytics" / "lancedb")
+
+
+DEFAULTS_FILE = "defaults.yaml"
+
+
+def defaults_path() -> Path:
+    return Path(str(resources.files("screenalytics").joinpath(DEFAULTS_FILE)))
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """Read a YAML mapping, turning parse errors into a one-line ConfigError."""
+    try:
+        data = yaml.safe_load(Path(path).read_text()) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"config file {path} is not valid YAML: {str(e).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping of sections, not {type(data).__name__}")
+    return data
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in override.items():
+        out[k] = deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Settings:
+    """Build Settings; a bad value raises ConfigError naming the key and the problem."""
+    files = [defaults_path()] + ([Path(config_file)] if config_file else [])
+    cls = type("Settings", (Settings,), {"yaml_files": files})
+    try:
+        return cls(**overrides)
+    except ValidationError as e:
+        raise ConfigError(format_validation_error(e)) from None
+
+
+def format_validation_error(e: ValidationError) -> str:
+    parts = []
+    for err in e.errors():
+        key = ".".join(str(x) for x in err["loc"]) or "config"
+        value = err.get("input")
+        shown = "" if isinstance(value, dict) else f" (got {value!r})"
+        parts.append(f"{key}: {err['msg']}{shown}")
+    return "bad config value: " + "; ".join(parts)

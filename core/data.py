@@ -1,0 +1,173 @@
+"""The data model: one record type per stage output, each with the pyarrow schema it is stored as."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any, ClassVar
+
+import pyarrow as pa
+
+
+class Record:
+    """Mixin: rows <-> dicts <-> pyarrow tables with the class's schema."""
+
+    schema: ClassVar[pa.Schema]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)  # type: ignore[call-overload]
+
+    @classmethod
+    def to_table(cls, rows: list[Any], **extra: Any) -> pa.Table:
+        """Rows (plus constant columns such as episode_id) as a table with the full schema."""
+        names = [f.name for f in fields(cls)]  # type: ignore[arg-type]
+        cols: dict[str, list[Any]] = {n: [getattr(r, n) for r in rows] for n in names}
+        for k, v in extra.items():
+            cols[k] = [v] * len(rows)
+        return pa.table({f.name: cols[f.name] for f in cls.schema}, schema=cls.schema)
+
+
+@dataclass
+class Detection(Record):
+    """One face found in one sampled frame."""
+
+    frame_index: int
+    t: float                 # seconds, from the frame's PTS
+    duration: float          # seconds this sample stands for (its sampling period)
+    shot_id: int
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+    score: float
+    landmarks: list[float]   # 5 points x,y: right eye, left eye, nose, right mouth, left mouth
+    track_id: int = -1
+    quality: float = 0.0
+
+    schema: ClassVar[pa.Schema] = pa.schema(
+        [
+            ("episode_id", pa.string()),
+            ("run_id", pa.string()),
+            ("frame_index", pa.int64()),
+            ("t", pa.float64()),
+            ("duration", pa.float64()),
+            ("shot_id", pa.int32()),
+            ("x1", pa.float32()),
+            ("y1", pa.float32()),
+            ("x2", pa.float32()),
+            ("y2", pa.float32()),
+            ("score", pa.float32()),
+            ("landmarks", pa.list_(pa.float32(), 10)),
+            ("track_id", pa.int64()),
+            ("quality", pa.float32()),
+        ]
+    )
+
+
+@dataclass
+class Track(Record):
+    """A face followed through one shot."""
+
+    track_id: int
+    shot_id: int
+    start_t: float
+    end_t: float
+    n_detections: int
+    mean_score: float
+    person_id: str | None = None     # the person it is assigned to for most of its time
+    confidence: float = 0.0
+
+    schema: ClassVar[pa.Schema] = pa.schema(
+        [
+            ("episode_id", pa.string()),
+            ("run_id", pa.string()),
+            ("track_id", pa.int64()),
+            ("shot_id", pa.int32()),
+            ("start_t", pa.float64()),
+            ("end_t", pa.float64()),
+            ("n_detections", pa.int64()),
+            ("mean_score", pa.float32()),
+            ("person_id", pa.string()),
+            ("confidence", pa.float32()),
+        ]
+    )
+
+
+@dataclass
+class FaceEmbedding(Record):
+    """An embedding of a facebank photo or of a face on a track."""
+
+    owner: str               # "facebank" | "track"
+    owner_id: str            # person_id for facebank, track id for tracks
+    source: str              # photo path + sha, or "frame:<index>"
+    model: str
+    vector: list[float]
+    quality: float = 1.0
+    t: float | None = None
+
+    schema: ClassVar[pa.Schema] = pa.schema(
+        [
+            ("episode_id", pa.string()),
+            ("run_id", pa.string()),
+            ("owner", pa.string()),
+            ("owner_id", pa.string()),
+            ("source", pa.string()),
+            ("model", pa.string()),
+            ("vector", pa.list_(pa.float32())),
+            ("quality", pa.float32()),
+            ("t", pa.float64()),
+        ]
+    )
+
+
+@dataclass
+class Assignment(Record):
+    """Who a stretch of a track is: person, how sure, how it was decided."""
+
+    track_id: int
+    start_t: float
+    end_t: float
+    person_id: str
+    score: float             # cosine similarity to the person (clusters: to the cluster centre)
+    margin: float            # over the runner-up person
+    method: str              # "facebank" | "cluster" | "manual"
+    threshold: float
+    locked: bool = False
+
+    schema: ClassVar[pa.Schema] = pa.schema(
+        [
+            ("episode_id", pa.string()),
+            ("run_id", pa.string()),
+            ("track_id", pa.int64()),
+            ("start_t", pa.float64()),
+            ("end_t", pa.float64()),
+            ("person_id", pa.string()),
+            ("score", pa.float32()),
+            ("margin", pa.float32()),
+            ("method", pa.string()),
+            ("threshold", pa.float32()),
+            ("locked", pa.bool_()),
+        ]
+    )
+
+
+@dataclass
+class ScreenTime(Record):
+    """Per-person totals: the rows of screen_time.json (a contract: extend, never break)."""
+
+    person_id: str
+    visual_s: float
+    speaking_s: float = 0.0
+    both_s: float = 0.0
+    confidence: float = 0.0
+
+    schema: ClassVar[pa.Schema] = pa.schema(
+        [
+            ("episode_id", pa.string()),
+            ("run_id", pa.string()),
+            ("person_id", pa.string()),
+            ("visual_s", pa.float64()),
+            ("speaking_s", pa.float64()),
+            ("both_s", pa.float64()),
+            ("confidence", pa.float32()),
+        ]
+    )

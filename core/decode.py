@@ -1,0 +1,116 @@
+"""Video decoding with PyAV: probe, then sampled frames with exact PTS timestamps."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Iterator
+
+import av
+import numpy as np
+
+from screenalytics.errors import InputError
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    path: Path
+    width: int
+    height: int
+    fps: float
+    duration_s: float
+    frame_count: int          # as stored in the container; 0 when unknown
+    has_audio: bool
+
+
+@dataclass
+class Frame:
+    index: int                # index among all decoded frames
+    t: float                  # seconds from the stream start, from the PTS
+    duration: float           # seconds this sample stands for, until the next sample
+    image: np.ndarray         # BGR, HxWx3 uint8
+
+
+def _open(path: Path) -> av.container.InputContainer:
+    if not path.exists():
+        raise InputError(f"video not found: {path}")
+    if not path.is_file():
+        raise InputError(f"video path is not a file: {path}")
+    try:
+        return av.open(str(path), mode="r")
+    except PermissionError:
+        raise InputError(f"video is not readable (permission denied): {path}") from None
+    except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as e:
+        raise InputError(f"video is corrupt or not a media file: {path} ({e})") from None
+
+
+def probe(path: Path | str) -> VideoInfo:
+    """Check the file is a readable video and describe it; raises InputError with the reason."""
+    path = Path(path)
+    with _open(path) as c:
+        if not c.streams.video:
+            kinds = ", ".join(sorted({s.type for s in c.streams})) or "no streams"
+            raise InputError(f"file has no video stream ({kinds}): {path}")
+        v = c.streams.video[0]
+        fps = float(v.average_rate or v.guessed_rate or 0) or 25.0
+        if v.duration is not None and v.time_base is not None:
+            duration = float(v.duration * v.time_base)
+        elif c.duration is not None:
+            duration = c.duration / av.time_base
+        else:
+            duration = 0.0
+        if not v.width or not v.height:
+            raise InputError(f"video stream has no frame size, file is likely corrupt: {path}")
+        return VideoInfo(path, v.width, v.height, fps, duration, int(v.frames or 0), bool(c.streams.audio))
+
+
+def sample_period(info: VideoInfo, stride: int, fps: float | None) -> float:
+    """Nominal seconds between analysed frames."""
+    return 1.0 / fps if fps else stride / info.fps
+
+
+def iter_frames(
+    path: Path | str, stride: int = 1, fps: float | None = None, threads: int = 0
+) -> Iterator[Frame]:
+    """Decode with FFmpeg's threading and yield every ``stride``-th frame, or one per 1/``fps`` s.
+
+    Each frame's ``duration`` is the time to the next sampled frame (the last one: to the end of
+    the stream), so summing durations over samples never counts a second twice.
+    """
+    path = Path(path)
+    info = probe(path)
+    period = sample_period(info, stride, fps)
+    end_t = info.duration_s
+    pending: Frame | None = None
+    decoded = 0
+    with _open(path) as c:
+        stream = c.streams.video[0]
+        stream.thread_type = "AUTO"
+        if threads:
+            stream.thread_count = threads
+        tb = stream.time_base or Fraction(1, 1)
+        start = stream.start_time or 0
+        next_t = -math.inf
+        try:
+            for i, frame in enumerate(c.decode(stream)):
+                decoded += 1
+                t = float((frame.pts - start) * tb) if frame.pts is not None else i / info.fps
+                take = (t >= next_t - 1e-6) if fps else (i % stride == 0)
+                if not take:
+                    continue
+                if fps:
+                    next_t = (math.floor(t * fps + 1e-6) + 1) / fps
+                current = Frame(i, t, period, frame.to_ndarray(format="bgr24"))
+                if pending is not None:
+                    pending.duration = max(0.0, current.t - pending.t)
+                    yield pending
+                pending = current
+        except av.error.FFmpegError as e:
+            raise InputError(f"video is corrupt: decoding failed after {decoded} frames of {path} ({e})") from None
+    if pending is None:
+        raise InputError(f"video has no decodable frames: {path}")
+    last_end = max(end_t, pending.t + 1.0 / info.fps)
+    pending.duration = max(0.0, min(period, last_end - pending.t))
+    yield pending

@@ -1,0 +1,83 @@
+"""Every extension point of Screenalytics, in pipeline order.
+
+A plugin is a module or object with functions marked ``@hookimpl`` named like the specs below.
+``register_*`` hooks receive a ``register`` callback; call it with an implementation class
+(one with a ``name`` class attribute) to make that implementation selectable by config.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable
+
+import pluggy
+
+if TYPE_CHECKING:  # pragma: no cover
+    import click
+
+    from screenalytics.pipeline import RunContext, RunResult
+
+hookspec = pluggy.HookspecMarker("screenalytics")
+hookimpl = pluggy.HookimplMarker("screenalytics")
+
+Register = Callable[[type], None]
+
+# --- Vision stages ---------------------------------------------------------------------------
+
+
+@hookspec
+def register_detectors(register: Register) -> None:
+    """Register face detector classes (boxes, 5 landmarks, scores per frame)."""
+
+
+@hookspec
+def register_trackers(register: Register) -> None:
+    """Register tracker classes that link detections across frames within a shot."""
+
+
+@hookspec
+def register_recognizers(register: Register) -> None:
+    """Register face recognizer classes that turn aligned faces into embeddings."""
+
+
+# --- Audio stages ----------------------------------------------------------------------------
+
+
+@hookspec
+def register_diarizers(register: Register) -> None:
+    """Register speaker diarization classes (who spoke when)."""
+
+
+@hookspec
+def register_transcribers(register: Register) -> None:
+    """Register speech-to-text classes."""
+
+
+# --- Output and interface --------------------------------------------------------------------
+
+
+@hookspec
+def register_exporters(register: Register) -> None:
+    """Register exporter classes that write a run's results (CSV, JSON, ...)."""
+
+
+@hookspec
+def register_commands(cli: "click.Group") -> None:
+    """Add click commands or groups to the ``screenalytics`` CLI."""
+
+
+# --- Events: observe or alter results as the pipeline runs ------------------------------------
+
+
+@hookspec
+def run_started(context: "RunContext") -> None:
+    """Called once the input is validated, before the first frame is decoded."""
+
+
+@hookspec
+def stage_completed(stage: str, result: Any, context: "RunContext") -> None:
+    """Called after each stage with its output, which a plugin may inspect or edit in place."""
+
+
+@hookspec
+def run_finished(result: "RunResult", context: "RunContext") -> None:
+    """Called after results are computed and stored, before exporters run."""

@@ -1,0 +1,43 @@
+"""Files a run leaves in its output folder: JSONL manifests and a run summary."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable
+
+if TYPE_CHECKING:  # pragma: no cover
+    from screenalytics.pipeline import RunResult
+
+
+def write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> Path:
+    """Write atomically: a reader never sees half a manifest."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with tmp.open("w") as f:
+        for row in rows:
+            f.write(json.dumps(row, separators=(",", ":")) + "\n")
+    tmp.replace(path)
+    return path
+
+
+def write_manifests(result: "RunResult", out_dir: Path) -> list[Path]:
+    """tracks.jsonl, detections.jsonl and run.json (inputs, counts, timings, skipped photos)."""
+    base = {"episode_id": result.episode_id, "run_id": result.run_id}
+    tracks = write_jsonl(out_dir / "tracks.jsonl", ({**base, **t.to_dict()} for t in result.tracks))
+    dets = write_jsonl(out_dir / "detections.jsonl", ({**base, **d.to_dict()} for d in result.detections))
+    summary = {
+        **base,
+        "video": str(result.video.path),
+        "duration_s": result.video.duration_s,
+        "fps": result.video.fps,
+        "frames_analysed": result.frames_analysed,
+        "shots": len(result.cut_times) + 1,
+        "cut_times": result.cut_times,
+        "tracks": len(result.tracks),
+        "detections": len(result.detections),
+        "skipped_facebank_photos": result.skipped_photos,
+        "timings_s": {k: round(v, 3) for k, v in result.timings.items()},
+    }
+    run = out_dir / "run.json"
+    run.write_text(json.dumps(summary, indent=2) + "\n")
+    return [tracks, dets, run]

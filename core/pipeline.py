@@ -1,0 +1,404 @@
+"""The vision pipeline: decode -> shots -> detect -> track -> embed -> identify -> screen time."""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import re
+import time
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import supervision as sv
+
+from screenalytics.config import Settings
+from screenalytics.data import Assignment, Detection, FaceEmbedding, ScreenTime, Track
+from screenalytics.errors import ScreenalyticsError
+from screenalytics.decode import VideoInfo, iter_frames, probe, sample_period
+from screenalytics.facebank import Facebank, enrol
+from screenalytics.faces import LANDMARKS
+from screenalytics.identify import Segment, Window, cluster_unknowns, confidence, decide_track, normalise, pooled
+from screenalytics.model_registry import ModelStore
+from screenalytics.plugin_manager import call_event, get_implementation
+from screenalytics.quality import assess
+from screenalytics.screentime import visual_screen_time
+from screenalytics.shots import CutDetector
+
+Progress = Callable[[float, float], None]  # (seconds decoded, total seconds)
+
+
+@dataclass
+class RunContext:
+    """What plugins see of a run in progress."""
+
+    settings: Settings
+    video: VideoInfo
+    episode_id: str
+    run_id: str
+    facebank: Facebank
+
+
+@dataclass
+class RunResult:
+    episode_id: str
+    run_id: str
+    video: VideoInfo
+    detections: list[Detection]
+    tracks: list[Track]
+    embeddings: list[FaceEmbedding]
+    assignments: list[Assignment]
+    screen_time: list[ScreenTime]
+    cut_times: list[float]
+    skipped_photos: list[str]
+    frames_analysed: int
+    timings: dict[str, float] = field(default_factory=dict)
+    context: RunContext | None = None
+
+
+class _Timer:
+    """Accumulates wall time per stage (for the benchmark and the run manifest)."""
+
+    def __init__(self) -> None:
+        self.totals: dict[str, float] = defaultdict(float)
+
+    def add(self, stage: str, since: float) -> float:
+        now = time.perf_counter()
+        self.totals[stage] += now - since
+        return now
+
+
+def episode_id_for(video: Path) -> str:
+    """Default episode id: the file name without extension, made safe for storage keys."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", video.stem) or "episode"
+
+
+@dataclass
+class _Sample:
+    quality: float
+    passed: bool
+    t: float
+    crop: np.ndarray = field(compare=False)
+
+    def key(self) -> tuple[bool, float]:
+        return (self.passed, self.quality)
+
+
+class Pipeline:
+    """Runs one episode through the configured plugins. Build once, run many videos."""
+
+    def __init__(self, settings: Settings, models: ModelStore | None = None) -> None:
+        self.settings = settings
+        self.models = models or ModelStore(settings.models_dir)
+        # Resolve names first: an unknown plugin is a config error before any work is done.
+        self.detector_cls = get_implementation("detector", settings.detection.detector)
+        self.tracker_cls = get_implementation("tracker", settings.tracking.tracker)
+        self.recognizer_cls = get_implementation("recognizer", settings.recognition.recognizer)
+        self.exporter_classes = [get_implementation("exporter", n) for n in settings.screen_time.exporters]
+        self._detector: Any = None
+        self._recognizer: Any = None
+
+    @property
+    def detector(self) -> Any:
+        if self._detector is None:
+            self._detector = self.detector_cls(self.settings, self.models)
+        return self._detector
+
+    @property
+    def recognizer(self) -> Any:
+        if self._recognizer is None:
+            self._recognizer = self.recognizer_cls(self.settings, self.models)
+        return self._recognizer
+
+    def enrol(self, facebank: Path) -> Facebank:
+        return enrol(Path(facebank), self.detector, self.recognizer, self.settings.facebank)
+
+    # ------------------------------------------------------------------------------------
+    def analyse(
+        self,
+        video: Path | str,
+        facebank: Path | str | Facebank,
+        episode_id: str | None = None,
+        progress: Progress | None = None,
+    ) -> RunResult:
+        """Compute the run's results (nothing is written)."""
+        video = Path(video)
+        info = probe(video)
+        bank = facebank if isinstance(facebank, Facebank) else self.enrol(Path(facebank))
+        ctx = RunContext(self.settings, info, episode_id or episode_id_for(video), uuid.uuid4().hex[:12], bank)
+        call_event("run_started", context=ctx)
+        timer = _Timer()
+        records, window_vectors, cut_times, n_frames = self._track_and_embed(ctx, timer, progress)
+        call_event("stage_completed", stage="detections", result=records, context=ctx)
+        t0 = time.perf_counter()
+        tracks, assignments, embeddings, samples = self._identify(ctx, records, window_vectors)
+        timer.add("identify", t0)
+        call_event("stage_completed", stage="tracks", result=tracks, context=ctx)
+        call_event("stage_completed", stage="assignments", result=assignments, context=ctx)
+        screen_time = visual_screen_time(samples, people=bank.person_ids)
+        call_event("stage_completed", stage="screen_time", result=screen_time, context=ctx)
+        facebank_rows = [
+            FaceEmbedding("facebank", bank.person_ids[int(o)], src, self.recognizer.model_name, v.tolist())
+            for v, o, src in zip(bank.gallery.vectors, bank.gallery.owners, bank.sources)
+        ]
+        return RunResult(
+            ctx.episode_id, ctx.run_id, info, records, tracks, facebank_rows + embeddings, assignments,
+            screen_time, cut_times, bank.skipped, n_frames, dict(timer.totals), ctx,
+        )
+
+    # ------------------------------------------------------------------------------------
+    def _track_and_embed(
+        self, ctx: RunContext, timer: _Timer, progress: Progress | None
+    ) -> tuple[list[Detection], dict[tuple[int, int], tuple[np.ndarray, np.ndarray, bool]], list[float], int]:
+        """Stream the video once: detect, track within shots, embed the best faces per window."""
+        s = self.settings
+        period = sample_period(ctx.video, s.decode.stride, s.decode.fps)
+        window_s = s.recognition.window_s
+        k = s.recognition.samples_per_window
+        cuts = CutDetector(s.shots)
+        tracker = self.tracker_cls(s, 1.0 / period)
+        shot_id, n_frames = 0, 0
+        cut_times: list[float] = []
+        global_ids: dict[tuple[int, int], int] = {}
+        next_id = itertools.count(1)
+        records: list[Detection] = []
+        heaps: dict[tuple[int, int], list[tuple[tuple[bool, float], int, _Sample]]] = defaultdict(list)
+        tie = itertools.count()
+        window_vectors: dict[tuple[int, int], tuple[np.ndarray, np.ndarray, bool]] = {}
+
+        def flush(before_window: float) -> None:
+            keys = [key for key in heaps if key[1] < before_window]
+            if not keys:
+                return
+            t0 = time.perf_counter()
+            crops, owners = [], []
+            for key in keys:
+                for _, _, smp in heaps.pop(key):
+                    crops.append(smp.crop)
+                    owners.append((key, smp))
+            vectors = self.recognizer.embed(np.stack(crops))
+            grouped: dict[tuple[int, int], list[tuple[np.ndarray, _Sample]]] = defaultdict(list)
+            for (key, smp), vec in zip(owners, vectors):
+                grouped[key].append((vec, smp))
+            for key, items in grouped.items():
+                good = [(v, sm) for v, sm in items if sm.passed]
+                use = good or items
+                window_vectors[key] = (
+                    np.stack([v for v, _ in use]),
+                    np.array([max(sm.quality, 1e-3) for _, sm in use]),
+                    bool(good),
+                )
+            timer.add("embed", t0)
+
+        t0 = time.perf_counter()
+        for frame in iter_frames(ctx.video.path, s.decode.stride, s.decode.fps, s.decode.threads):
+            t0 = timer.add("decode", t0)
+            n_frames += 1
+            if cuts.is_cut(frame.image, frame.t):
+                shot_id += 1
+                cut_times.append(frame.t)
+                tracker = self.tracker_cls(s, 1.0 / period)
+            t0 = timer.add("shots", t0)
+            dets = self.detector.detect(frame.image)
+            t0 = timer.add("detect", t0)
+            self._annotate(dets, frame.image, frame.index, frame.t, frame.duration)
+            t0 = timer.add("align", t0)
+            tracked = tracker.update(dets, frame.t)
+            t0 = timer.add("track", t0)
+            for i in range(len(tracked)):
+                key = (shot_id, int(tracked.tracker_id[i]))
+                if key not in global_ids:
+                    global_ids[key] = next(next_id)
+                gid = global_ids[key]
+                d = tracked.data
+                box = tracked.xyxy[i]
+                t = float(d["t"][i])
+                records.append(
+                    Detection(
+                        int(d["frame_index"][i]), t, float(d["duration"][i]), shot_id,
+                        *(float(x) for x in box), float(tracked.confidence[i]),
+                        [float(x) for x in d[LANDMARKS][i].reshape(-1)], gid, float(d["quality"][i]),
+                    )
+                )
+                smp = _Sample(float(d["quality"][i]), bool(d["passed"][i]), t, d["crop"][i])
+                heap = heaps[(gid, int(t // window_s))]
+                item = (smp.key(), next(tie), smp)
+                if len(heap) < k:
+                    heapq.heappush(heap, item)
+                elif item[0] > heap[0][0]:
+                    heapq.heapreplace(heap, item)
+            flush(frame.t // window_s)
+            t0 = time.perf_counter()
+            if progress:
+                progress(frame.t + frame.duration, ctx.video.duration_s)
+        flush(float("inf"))
+        return records, window_vectors, cut_times, n_frames
+
+    def _annotate(self, dets: sv.Detections, image: np.ndarray, index: int, t: float, duration: float) -> None:
+        """Attach what later stages need to each detection: aligned crop, quality, timing."""
+        n = len(dets)
+        q = self.settings.recognition.quality
+        if LANDMARKS not in dets.data:
+            if n:
+                raise ScreenalyticsError(
+                    f"detector {self.settings.detection.detector!r} returned faces without data['landmarks'] (N,5,2)"
+                )
+            dets.data[LANDMARKS] = np.zeros((0, 5, 2), np.float32)
+        crops = [self.recognizer.align(image, lm) for lm in dets.data[LANDMARKS]]
+        assessed = [assess(float(dets.confidence[i]), dets.xyxy[i], dets.data[LANDMARKS][i], crops[i], q) for i in range(n)]
+        dets.data["crop"] = np.stack(crops) if n else np.zeros((0, 112, 112, 3), np.uint8)
+        dets.data["passed"] = np.array([a[0] for a in assessed], dtype=bool)
+        dets.data["quality"] = np.array([a[1] for a in assessed], dtype=np.float32)
+        dets.data["frame_index"] = np.full(n, index, dtype=np.int64)
+        dets.data["t"] = np.full(n, t, dtype=np.float64)
+        dets.data["duration"] = np.full(n, duration, dtype=np.float64)
+
+    # ------------------------------------------------------------------------------------
+    def _identify(
+        self,
+        ctx: RunContext,
+        records: list[Detection],
+        window_vectors: dict[tuple[int, int], tuple[np.ndarray, np.ndarray, bool]],
+    ) -> tuple[list[Track], list[Assignment], list[FaceEmbedding], list[tuple[str, float, float, float]]]:
+        s = self.settings
+        idc = s.identification
+        window_s = s.recognition.window_s
+        by_track: dict[int, list[Detection]] = defaultdict(list)
+        for r in records:
+            by_track[r.track_id].append(r)
+        short = {tid for tid, rs in by_track.items() if len(rs) < s.tracking.min_track_samples}
+        for tid in short:
+            del by_track[tid]
+        records[:] = [r for r in records if r.track_id not in short]
+
+        gallery = ctx.facebank.gallery
+        embeddings: list[FaceEmbedding] = []
+        track_segments: dict[int, list[Segment]] = {}
+        for tid, rs in sorted(by_track.items()):
+            rs.sort(key=lambda r: r.t)
+            any_good = any(window_vectors.get((tid, int(r.t // window_s)), (None, None, False))[2] for r in rs)
+            windows = []
+            for w_index, group in itertools.groupby(rs, key=lambda r: int(r.t // window_s)):
+                members = list(group)
+                vecs = window_vectors.get((tid, w_index))
+                emb = None
+                if vecs is not None and (vecs[2] or not any_good):
+                    emb = pooled(vecs[0], vecs[1])
+                    embeddings.append(
+                        FaceEmbedding("track", str(tid), f"window:{w_index}", self.recognizer.model_name,
+                                      emb.tolist(), float(vecs[1].mean()), members[0].t)
+                    )
+                windows.append(Window(w_index, members[0].t, members[-1].t + members[-1].duration, emb, bool(vecs and vecs[2])))
+            track_segments[tid] = decide_track(windows, gallery, idc)
+
+        unknown_names, unknown_conf = self._name_unknowns(track_segments)
+        tracks: list[Track] = []
+        assignments: list[Assignment] = []
+        samples: list[tuple[str, float, float, float]] = []
+        for tid, segs in track_segments.items():
+            rs = by_track[tid]
+            seg_of_window = {w.index: seg for seg in segs for w in seg.windows}
+            time_by_person: dict[str, float] = defaultdict(float)
+            conf_of: dict[str, float] = {}
+            for seg in segs:
+                if seg.person_index is not None:
+                    person, method, thr, conf = gallery.person_ids[seg.person_index], "facebank", idc.threshold, confidence(seg.score, idc)
+                elif id(seg) in unknown_names:
+                    person, method, thr, conf = unknown_names[id(seg)], "cluster", idc.unknown_cluster_distance, unknown_conf[id(seg)]
+                else:
+                    continue
+                conf_of[person] = conf
+                assignments.append(Assignment(tid, seg.start_t, seg.end_t, person, seg.score, seg.margin, method, thr))
+                seg.person_id, seg.confidence = person, conf
+            for r in rs:
+                seg = seg_of_window[int(r.t // window_s)]
+                if seg.person_id is None:
+                    continue
+                samples.append((seg.person_id, r.t, r.duration, seg.confidence))
+                time_by_person[seg.person_id] += r.duration
+            main = max(time_by_person, key=time_by_person.get) if time_by_person else None  # type: ignore[arg-type]
+            tracks.append(
+                Track(tid, rs[0].shot_id, rs[0].t, rs[-1].t + rs[-1].duration, len(rs),
+                      float(np.mean([r.score for r in rs])), main, conf_of.get(main, 0.0) if main else 0.0)
+            )
+        return tracks, assignments, embeddings, samples
+
+    def _name_unknowns(self, track_segments: dict[int, list[Segment]]) -> tuple[dict[int, str], dict[int, float]]:
+        """Name stretches no facebank person claimed: ``unknown_N``, N by screen time.
+
+        Stretches with good faces are clustered (average linkage, cosine distance); those built
+        only from faces that failed the quality gate stay apart, since blurred and tiny faces
+        look alike to a recognizer whoever they are.
+        """
+        idc = self.settings.identification
+        stretches = [
+            seg for segs in track_segments.values() for seg in segs
+            if seg.person_index is None and any(w.embedding is not None for w in seg.windows)
+        ]
+        if not stretches:
+            return {}, {}
+        embs = np.stack([
+            normalise(np.mean([w.embedding for w in seg.windows if w.embedding is not None], axis=0))
+            for seg in stretches
+        ])
+        good = np.array([any(w.good for w in seg.windows) for seg in stretches])
+        labels = np.empty(len(stretches), dtype=int)
+        labels[good] = cluster_unknowns(embs[good], idc.unknown_cluster_distance)
+        labels[~good] = np.arange((~good).sum()) + (labels[good].max() + 1 if good.any() else 0)
+        durations: dict[int, float] = defaultdict(float)
+        for seg, lab in zip(stretches, labels):
+            durations[int(lab)] += seg.end_t - seg.start_t
+        ranked = sorted(durations, key=lambda lab: (-durations[lab], lab))
+        names = {lab: f"{idc.unknown_prefix}{i + 1}" for i, lab in enumerate(ranked)}
+        out_names: dict[int, str] = {}
+        out_conf: dict[int, float] = {}
+        for i, (seg, lab) in enumerate(zip(stretches, labels)):
+            members = embs[labels == lab]
+            centre = normalise(members.mean(axis=0))
+            seg.score, seg.margin = float(embs[i] @ centre), 0.0
+            out_names[id(seg)] = names[int(lab)]
+            if good[i]:
+                spread = 1.0 - float((members @ centre).mean())
+                out_conf[id(seg)] = float(np.clip(1.0 - spread / idc.unknown_cluster_distance, 0.0, 1.0))
+            else:
+                out_conf[id(seg)] = 0.0  # faces too poor to vouch for who this is
+        return out_names, out_conf
+
+
+def store_tables(result: RunResult) -> dict[str, Any]:
+    """The run's rows as pyarrow tables, keyed by LanceDB table name."""
+    key = {"episode_id": result.episode_id, "run_id": result.run_id}
+    return {
+        "detections": Detection.to_table(result.detections, **key),
+        "tracks": Track.to_table(result.tracks, **key),
+        "embeddings": FaceEmbedding.to_table(result.embeddings, **key),
+        "assignments": Assignment.to_table(result.assignments, **key),
+        "screen_time": ScreenTime.to_table(result.screen_time, **key),
+    }
+
+
+def run_episode(
+    pipeline: Pipeline,
+    video: Path | str,
+    facebank: Path | str | Facebank,
+    out_dir: Path | str,
+    episode_id: str | None = None,
+    progress: Progress | None = None,
+) -> tuple[RunResult, list[Path]]:
+    """Analyse, store (replacing the episode's earlier rows), then write manifests and exports."""
+    from screenalytics.outputs import write_manifests
+    from screenalytics.stores import ResultStore
+
+    result = pipeline.analyse(video, facebank, episode_id=episode_id, progress=progress)
+    store = ResultStore(pipeline.settings.storage_uri())
+    store.save_run(result.episode_id, result.run_id, store_tables(result))
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    files = write_manifests(result, out)
+    call_event("run_finished", result=result, context=result.context)
+    for cls in pipeline.exporter_classes:
+        files += cls().export(result, out)
+    return result, files

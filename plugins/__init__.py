@@ -1,0 +1,1 @@
+"""Built-in plugins: each module registers one implementation through the hook specs."""

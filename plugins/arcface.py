@@ -1,0 +1,61 @@
+"""ArcFace-style ONNX recognizers (512-d default, 128-d MobileFaceNet) with 5-point alignment."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from insightface.utils import face_align
+
+from screenalytics import hookimpl
+from screenalytics.config import Settings
+from screenalytics.model_registry import ModelStore
+from screenalytics.runtime import session
+
+CROP = 112
+
+
+class ArcFaceRecognizer:
+    """ArcFace-convention ONNX embedder: aligned 112x112 crop in, L2-normalised vector out."""
+
+    name = "arcface"
+
+    def __init__(self, settings: Settings, models: ModelStore) -> None:
+        cfg = settings.recognition
+        self.model_name = cfg.model
+        spec = models.spec(cfg.model) if cfg.model in models.registry else None
+        params = spec.params if spec else {}
+        self.mean = float(params.get("input_mean", 127.5))
+        self.std = float(params.get("input_std", 127.5))
+        self.rgb = bool(params.get("rgb", True))
+        self.batch_size = cfg.batch_size
+        self._sess = session(models.path(cfg.model), settings.runtime)
+        inp = self._sess.get_inputs()[0]
+        self._input = inp.name
+        self._fixed_batch = inp.shape[0] if isinstance(inp.shape[0], int) else None
+        self.dim = int(self._sess.get_outputs()[0].shape[-1])
+
+    def align(self, image_bgr: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+        """Warp the face onto the ArcFace 5-point template (112x112)."""
+        with warnings.catch_warnings():
+            # insightface calls a scikit-image API that warns on every call; the result is unchanged.
+            warnings.simplefilter("ignore", FutureWarning)
+            return face_align.norm_crop(image_bgr, np.asarray(landmarks, dtype=np.float32).reshape(5, 2), CROP)
+
+    def embed(self, crops_bgr: np.ndarray) -> np.ndarray:
+        """Embed a batch of aligned crops (N,112,112,3 BGR uint8) as unit vectors (N,dim)."""
+        crops = np.asarray(crops_bgr)
+        if len(crops) == 0:
+            return np.zeros((0, self.dim), np.float32)
+        x = crops[..., ::-1] if self.rgb else crops
+        x = ((x.astype(np.float32) - self.mean) / self.std).transpose(0, 3, 1, 2)
+        step = self._fixed_batch or self.batch_size
+        out = np.concatenate(
+            [self._sess.run(None, {self._input: np.ascontiguousarray(x[i : i + step])})[0] for i in range(0, len(x), step)]
+        )
+        return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+
+
+@hookimpl
+def register_recognizers(register):  # type: ignore[no-untyped-def]
+    register(ArcFaceRecognizer)

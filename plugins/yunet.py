@@ -1,0 +1,49 @@
+"""YuNet face detector through OpenCV's FaceDetectorYN (Apache-2.0): the default detector."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import supervision as sv
+
+from screenalytics import hookimpl
+from screenalytics.config import Settings
+from screenalytics.faces import make_detections, shrink
+from screenalytics.model_registry import ModelStore
+
+
+# OpenCV 5 warns on every net it builds that graph targets are unsupported; not actionable here.
+if hasattr(cv2, "utils") and hasattr(cv2.utils, "logging"):
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+
+
+class YuNetDetector:
+    """YuNet (OpenCV Zoo): fast CPU face detector with 5 landmarks."""
+
+    name = "yunet"
+
+    def __init__(self, settings: Settings, models: ModelStore) -> None:
+        self.cfg = settings.detection
+        self.model_path = models.path(self.cfg.models.get(self.name, "yunet-2023mar"))
+        self._net = cv2.FaceDetectorYN.create(
+            str(self.model_path), "", (320, 320), self.cfg.score_threshold, self.cfg.nms_threshold, self.cfg.top_k
+        )
+        self._size: tuple[int, int] = (320, 320)
+
+    def detect(self, frame_bgr: np.ndarray) -> sv.Detections:
+        image, scale = shrink(frame_bgr, self.cfg.max_side)
+        h, w = image.shape[:2]
+        if (w, h) != self._size:
+            self._net.setInputSize((w, h))
+            self._size = (w, h)
+        _, faces = self._net.detect(image)
+        if faces is None or len(faces) == 0:
+            return make_detections(np.empty((0, 4)), np.empty(0), np.empty((0, 5, 2)))
+        xywh = faces[:, :4]
+        boxes = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:4]], axis=1)
+        return make_detections(boxes, faces[:, 14], faces[:, 4:14], scale, self.cfg.min_face_px)
+
+
+@hookimpl
+def register_detectors(register):  # type: ignore[no-untyped-def]
+    register(YuNetDetector)

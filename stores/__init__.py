@@ -1,0 +1,5 @@
+"""Storage: LanceDB tables for results and embeddings."""
+
+from screenalytics.stores.lance import ResultStore
+
+__all__ = ["ResultStore"]

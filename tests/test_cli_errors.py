@@ -1,0 +1,105 @@
+"""Bad inputs give a one-line reason and a non-zero exit, and lose nothing already stored."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from conftest import FACES, VIDEO, make_facebank
+from screenalytics.cli import cli
+from screenalytics.stores import ResultStore
+from synth import ShotSpec, compose, write_audio_only
+
+EPISODE = "ep1"
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("inputs")
+    video = root / "ok.mp4"
+    compose(video, [ShotSpec(FACES / "obama.jpg", 1.0, ["obama"])])
+    corrupt = root / "corrupt.mp4"
+    corrupt.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 40)
+    truncated = root / "truncated.mp4"
+    truncated.write_bytes(VIDEO.read_bytes()[:4000])
+    audio_only = root / "voice.m4a"
+    write_audio_only(audio_only)
+    empty = root / "empty_facebank"
+    empty.mkdir()
+    (empty / "nobody").mkdir()
+    bad_config = root / "bad.yaml"
+    bad_config.write_text("detection:\n  score_threshold: high\n")
+    typo_config = root / "typo.yaml"
+    typo_config.write_text("detection:\n  scor_threshold: 0.5\n")
+    facebank = make_facebank(root / "facebank", {"obama": ["obama2.jpg"]})
+    return {
+        "video": video, "corrupt": corrupt, "truncated": truncated, "audio_only": audio_only,
+        "empty": empty, "bad_config": bad_config, "typo_config": typo_config, "facebank": facebank, "root": root,
+    }
+
+
+def invoke(*args: str, env: dict[str, str] | None = None):
+    return CliRunner().invoke(cli, ["run", *args, "--episode-id", EPISODE, "-q"], env=env)
+
+
+CASES = {
+    "missing video": (lambda i: [str(i["root"] / "nope.mp4"), "--facebank", str(i["facebank"])], None, "video not found"),
+    "corrupt video": (lambda i: [str(i["corrupt"]), "--facebank", str(i["facebank"])], None, "corrupt"),
+    "truncated video": (lambda i: [str(i["truncated"]), "--facebank", str(i["facebank"])], None, "corrupt"),
+    "no video stream": (lambda i: [str(i["audio_only"]), "--facebank", str(i["facebank"])], None, "no video stream"),
+    "empty facebank": (lambda i: [str(i["video"]), "--facebank", str(i["empty"])], None, "facebank"),
+    "missing facebank": (lambda i: [str(i["video"]), "--facebank", str(i["root"] / "nope")], None, "facebank not found"),
+    "unknown plugin": (lambda i: [str(i["video"]), "--facebank", str(i["facebank"])],
+                       {"SCREENALYTICS_DETECTION__DETECTOR": "nope"}, "unknown detector plugin 'nope'"),
+    "bad config value": (lambda i: [str(i["video"]), "--facebank", str(i["facebank"]), "--config", str(i["bad_config"])],
+                         None, "detection.score_threshold"),
+    "unknown config key": (lambda i: [str(i["video"]), "--facebank", str(i["facebank"]), "--config", str(i["typo_config"])],
+                           None, "scor_threshold"),
+    "bad stride": (lambda i: [str(i["video"]), "--facebank", str(i["facebank"]), "--stride", "0"], None, "decode.stride"),
+}
+
+
+@pytest.fixture(scope="module")
+def stored(inputs, tmp_path_factory):
+    """A good run whose stored rows and outputs the bad runs must leave alone."""
+    store_dir = tmp_path_factory.mktemp("store")
+    out = tmp_path_factory.mktemp("out")
+    env = {"SCREENALYTICS_STORAGE__URI": str(store_dir)}
+    res = CliRunner().invoke(cli, ["run", str(inputs["video"]), "--facebank", str(inputs["facebank"]),
+                                   "--episode-id", EPISODE, "--out", str(out), "-q"], env=env)
+    assert res.exit_code == 0, res.output
+    store = ResultStore(str(store_dir))
+    snapshot = {t: store.read(t, EPISODE).to_pylist() for t in ("detections", "tracks", "screen_time")}
+    assert snapshot["screen_time"][0]["visual_s"] > 0.5
+    return store_dir, out, snapshot
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_input_fails_clearly_and_keeps_stored_data(case, inputs, stored):
+    store_dir, out, snapshot = stored
+    args, env, phrase = CASES[case]
+    before = (out / "screen_time.json").read_text()
+    res = invoke(*args(inputs), "--out", str(out), env={"SCREENALYTICS_STORAGE__URI": str(store_dir), **(env or {})})
+    assert res.exit_code != 0
+    message = res.output.strip()
+    assert phrase in message, message
+    assert "Traceback" not in message
+    assert len(message.splitlines()) == 1, message
+    store = ResultStore(str(store_dir))
+    assert {t: store.read(t, EPISODE).to_pylist() for t in snapshot} == snapshot
+    assert (out / "screen_time.json").read_text() == before
+
+
+def test_photos_without_a_face_are_named(inputs, tmp_path):
+    bank = make_facebank(tmp_path / "fb", {"obama": ["obama2.jpg"]})
+    (bank / "obama" / "blank.png").write_bytes(b"")
+    cv2.imwrite(str(bank / "obama" / "wall.png"), np.full((200, 200, 3), 90, np.uint8))
+    res = CliRunner().invoke(cli, ["run", str(inputs["video"]), "--facebank", str(bank), "--out", str(tmp_path / "o"), "-q"])
+    assert res.exit_code == 0, res.output
+    assert "wall.png (no face found)" in res.output
+    assert "blank.png (not a readable image)" in res.output
+    assert json.loads((tmp_path / "o" / "screen_time.json").read_text())[0]["person_id"] == "obama"

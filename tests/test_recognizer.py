@@ -1,0 +1,40 @@
+"""Recognizers on real photos: the same person matches, different people do not."""
+
+import itertools
+
+import cv2
+import pytest
+
+from conftest import FACES
+from screenalytics.config import load_settings
+from screenalytics.faces import largest
+from screenalytics.model_registry import ModelStore
+from screenalytics.plugin_manager import get_implementation
+
+PAIRS = [("obama.jpg", "obama2.jpg"), ("kit_harington_1.jpeg", "kit_harington_2.jpeg"), ("rose_leslie_1.jpg", "rose_leslie_2.jpg")]
+
+
+def embed_all(model: str) -> dict[str, "object"]:
+    settings = load_settings(recognition={"model": model})
+    models = ModelStore(settings.models_dir)
+    detector = get_implementation("detector", "yunet")(settings, models)
+    rec = get_implementation("recognizer", settings.recognition.recognizer)(settings, models)
+    out = {}
+    for name in {n for p in PAIRS for n in p}:
+        img = cv2.imread(str(FACES / name))
+        dets = detector.detect(img)
+        crop = rec.align(img, dets.data["landmarks"][largest(dets)])
+        out[name] = rec.embed(crop[None])[0]
+    assert {v.shape[0] for v in out.values()} == {rec.dim}
+    return out
+
+
+@pytest.mark.parametrize("model", ["faceplugin-512d", "mobilefacenet-128d"])
+def test_same_people_match_and_others_do_not(model):
+    threshold = load_settings().identification.threshold
+    emb = embed_all(model)
+    for a, b in PAIRS:
+        assert float(emb[a] @ emb[b]) >= threshold, (a, b, float(emb[a] @ emb[b]))
+    for (a, b), (c, d) in itertools.combinations(PAIRS, 2):
+        for x, y in itertools.product((a, b), (c, d)):
+            assert float(emb[x] @ emb[y]) < threshold, (x, y, float(emb[x] @ emb[y]))
