@@ -10,7 +10,7 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 import supervision as sv
@@ -27,6 +27,9 @@ from screenalytics.plugin_manager import call_event, get_implementation
 from screenalytics.quality import assess
 from screenalytics.screentime import visual_screen_time
 from screenalytics.shots import CutDetector
+
+if TYPE_CHECKING:  # pragma: no cover
+    from screenalytics.stores import ResultStore
 
 Progress = Callable[[float, float], None]  # (seconds decoded, total seconds)
 
@@ -387,13 +390,14 @@ def run_episode(
     out_dir: Path | str,
     episode_id: str | None = None,
     progress: Progress | None = None,
+    store: "ResultStore | None" = None,
 ) -> tuple[RunResult, list[Path]]:
     """Analyse, store (replacing the episode's earlier rows), then write manifests and exports."""
     from screenalytics.outputs import write_manifests
     from screenalytics.stores import ResultStore
 
     result = pipeline.analyse(video, facebank, episode_id=episode_id, progress=progress)
-    store = ResultStore(pipeline.settings.storage_uri())
+    store = store or ResultStore(pipeline.settings.storage_uri())
     store.save_run(result.episode_id, result.run_id, store_tables(result))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -44,10 +44,10 @@ def make_facebank(root: Path, people: dict[str, list[str]]) -> Path:
 
 
 @pytest.fixture(scope="session")
-def settings():  # type: ignore[no-untyped-def]
+def settings(tmp_path_factory):  # type: ignore[no-untyped-def]
     from screenalytics.config import load_settings
 
-    return load_settings()
+    return load_settings(storage={"uri": str(tmp_path_factory.mktemp("session-store"))})
 
 
 @pytest.fixture(scope="session")

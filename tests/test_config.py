@@ -1,0 +1,55 @@
+"""Settings: defaults, YAML, environment and overrides, in that order of strength."""
+
+import pytest
+
+from screenalytics.config import defaults_path, load_settings, read_yaml
+from screenalytics.errors import ConfigError
+
+
+def test_defaults_cover_every_section():
+    s = load_settings()
+    assert s.detection.detector == "yunet" and s.tracking.tracker == "bytetrack"
+    assert s.screen_time.exporters == ["csv", "json"]
+    assert set(read_yaml(defaults_path())) == set(type(s).model_fields)
+
+
+def test_precedence_defaults_yaml_env_overrides(tmp_path, monkeypatch):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("decode:\n  stride: 3\ndetection:\n  detector: scrfd\n  score_threshold: 0.5\n")
+    s = load_settings(cfg)
+    assert (s.decode.stride, s.detection.detector, s.detection.score_threshold) == (3, "scrfd", 0.5)
+    assert s.detection.nms_threshold == 0.3  # untouched keys keep their defaults (deep merge)
+    monkeypatch.setenv("SCREENALYTICS_DECODE__STRIDE", "5")
+    monkeypatch.setenv("SCREENALYTICS_MODELS_DIR", str(tmp_path))
+    s = load_settings(cfg)
+    assert s.decode.stride == 5 and s.models_dir == tmp_path and s.detection.detector == "scrfd"
+    assert load_settings(cfg, decode={"stride": 7}).decode.stride == 7
+
+
+@pytest.mark.parametrize(
+    "yaml_text, phrase",
+    [
+        ("decode:\n  stride: -1\n", "decode.stride"),
+        ("detection:\n  score_threshold: 2\n", "detection.score_threshold"),
+        ("identification:\n  threshold: 0.2\n  stay_threshold: 0.3\n", "stay_threshold must not exceed"),
+        ("tracking:\n  trackr: x\n", "tracking.trackr"),
+        ("- just\n- a list\n", "must hold a mapping"),
+        ("decode: [unclosed\n", "not valid YAML"),
+    ],
+)
+def test_bad_values_name_the_key(tmp_path, yaml_text, phrase):
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text(yaml_text)
+    with pytest.raises(ConfigError, match=phrase):
+        load_settings(cfg)
+
+
+def test_missing_config_file(tmp_path):
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_settings(tmp_path / "nope.yaml")
+
+
+def test_storage_uri_defaults_to_the_user_data_dir(monkeypatch, tmp_path):
+    monkeypatch.delenv("SCREENALYTICS_STORAGE__URI")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    assert load_settings().storage_uri() == str(tmp_path / "screenalytics" / "lancedb")
