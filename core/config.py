@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from importlib import resources
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -71,6 +71,7 @@ class RecognitionConfig(Section):
     recognizer: str
     model: str
     batch_size: int = Field(ge=1)
+    dynamic_batch: Literal["auto", "on", "off"]
     window_s: float = Field(gt=0)
     samples_per_window: int = Field(ge=1)
     quality: QualityConfig

@@ -52,6 +52,7 @@ class Window:
     end_t: float
     embedding: np.ndarray | None
     good: bool = True                # False: pooled from faces that failed the quality gate
+    covered_s: float = 0.0           # seconds of samples in the window (excludes gaps)
 
 
 @dataclass

@@ -294,7 +294,10 @@ class Pipeline:
                         FaceEmbedding("track", str(tid), f"window:{w_index}", self.recognizer.model_name,
                                       emb.tolist(), float(vecs[1].mean()), members[0].t)
                     )
-                windows.append(Window(w_index, members[0].t, members[-1].t + members[-1].duration, emb, bool(vecs and vecs[2])))
+                windows.append(
+                    Window(w_index, members[0].t, members[-1].t + members[-1].duration, emb,
+                           bool(vecs and vecs[2]), sum(m.duration for m in members))
+                )
             track_segments[tid] = decide_track(windows, gallery, idc)
 
         unknown_names, unknown_conf = self._name_unknowns(track_segments)
@@ -353,7 +356,7 @@ class Pipeline:
         labels[~good] = np.arange((~good).sum()) + (labels[good].max() + 1 if good.any() else 0)
         durations: dict[int, float] = defaultdict(float)
         for seg, lab in zip(stretches, labels):
-            durations[int(lab)] += seg.end_t - seg.start_t
+            durations[int(lab)] += sum(w.covered_s for w in seg.windows)
         ranked = sorted(durations, key=lambda lab: (-durations[lab], lab))
         names = {lab: f"{idc.unknown_prefix}{i + 1}" for i, lab in enumerate(ranked)}
         out_names: dict[int, str] = {}

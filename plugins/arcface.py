@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import numpy as np
 from insightface.utils import face_align
@@ -10,7 +11,7 @@ from insightface.utils import face_align
 from screenalytics import hookimpl
 from screenalytics.config import Settings
 from screenalytics.model_registry import ModelStore
-from screenalytics.runtime import session
+from screenalytics.runtime import session, uses_gpu, with_dynamic_batch
 
 CROP = 112
 
@@ -29,11 +30,30 @@ class ArcFaceRecognizer:
         self.std = float(params.get("input_std", 127.5))
         self.rgb = bool(params.get("rgb", True))
         self.batch_size = cfg.batch_size
-        self._sess = session(models.path(cfg.model), settings.runtime)
+        path = models.path(cfg.model)
+        self._sess = session(path, settings.runtime)
         inp = self._sess.get_inputs()[0]
         self._input = inp.name
         self._fixed_batch = inp.shape[0] if isinstance(inp.shape[0], int) else None
         self.dim = int(self._sess.get_outputs()[0].shape[-1])
+        wants_batches = cfg.dynamic_batch == "on" or (cfg.dynamic_batch == "auto" and uses_gpu(settings.runtime))
+        if self._fixed_batch == 1 and wants_batches:
+            self._try_dynamic_batch(path, settings)
+
+    def _try_dynamic_batch(self, path: Path, settings: Settings) -> None:
+        """Swap in a batch-capable copy of the model if it gives the same embeddings."""
+        rewritten = with_dynamic_batch(path)
+        if rewritten is None:
+            return
+        try:
+            candidate = session(rewritten, settings.runtime)
+            probe = np.random.default_rng(0).uniform(-1, 1, (2, 3, CROP, CROP)).astype(np.float32)
+            batched = candidate.run(None, {self._input: probe})[0]
+        except Exception:  # onnxruntime rejects the rewrite: keep the original model
+            return
+        single = np.concatenate([self._sess.run(None, {self._input: probe[i : i + 1]})[0] for i in range(2)])
+        if batched.shape == single.shape and np.allclose(batched, single, atol=1e-4):
+            self._sess, self._fixed_batch = candidate, None
 
     def align(self, image_bgr: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
         """Warp the face onto the ArcFace 5-point template (112x112)."""

@@ -38,3 +38,16 @@ def test_same_people_match_and_others_do_not(model):
     for (a, b), (c, d) in itertools.combinations(PAIRS, 2):
         for x, y in itertools.product((a, b), (c, d)):
             assert float(emb[x] @ emb[y]) < threshold, (x, y, float(emb[x] @ emb[y]))
+
+
+@pytest.mark.parametrize("model", ["faceplugin-512d", "mobilefacenet-128d"])
+def test_batched_inference_gives_the_same_embeddings(model):
+    """The batch-1 models are rewritten for whole batches (used on GPUs); results must not change."""
+    import numpy as np
+
+    models = ModelStore(load_settings().models_dir)
+    single = get_implementation("recognizer", "arcface")(load_settings(recognition={"model": model, "dynamic_batch": "off"}), models)
+    batched = get_implementation("recognizer", "arcface")(load_settings(recognition={"model": model, "dynamic_batch": "on"}), models)
+    assert single._fixed_batch == 1 and batched._fixed_batch is None
+    crops = np.random.default_rng(1).integers(0, 255, (5, 112, 112, 3), dtype=np.uint8)
+    assert np.allclose(single.embed(crops), batched.embed(crops), atol=1e-5)
