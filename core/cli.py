@@ -56,17 +56,30 @@ def _settings(config: Path | None, **overrides: Any) -> Settings:
 
 @cli.command()
 @click.argument("video", type=click.Path(path_type=Path))
-@click.option("--facebank", required=True, type=click.Path(path_type=Path),
-              help="Folder of cast photos, FACEBANK/<person_id>/*.jpg|png (or a YAML file person_id: [photos]).")
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
-              help="Output folder [default: ./out/<episode_id>].")
+@click.option(
+    "--facebank",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Folder of cast photos, FACEBANK/<person_id>/*.jpg|png (or a YAML file person_id: [photos]).",
+)
+@click.option(
+    "--out", "out_dir", type=click.Path(path_type=Path), default=None, help="Output folder [default: ./out/<episode_id>]."
+)
 @click.option("--config", type=click.Path(path_type=Path), default=None, help="YAML settings overriding the defaults.")
 @click.option("--stride", type=int, default=None, help="Analyse every Nth frame.")
 @click.option("--fps", type=float, default=None, help="Analyse this many frames per second (instead of --stride).")
 @click.option("--episode-id", default=None, help="Key for stored results [default: the video's file name].")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no table.")
-def run(video: Path, facebank: Path, out_dir: Path | None, config: Path | None, stride: int | None,
-        fps: float | None, episode_id: str | None, quiet: bool) -> None:
+def run(
+    video: Path,
+    facebank: Path,
+    out_dir: Path | None,
+    config: Path | None,
+    stride: int | None,
+    fps: float | None,
+    episode_id: str | None,
+    quiet: bool,
+) -> None:
     """Find, track and identify faces in VIDEO and report screen time per person.
 
     Writes screen_time.csv, screen_time.json, tracks.jsonl, detections.jsonl and run.json to
@@ -92,8 +105,13 @@ def run(video: Path, facebank: Path, out_dir: Path | None, config: Path | None, 
         result, files = run_episode(pipeline, video, bank, out, episode_id)
     else:
         with Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-            TimeElapsedColumn(), TimeRemainingColumn(), console=err_console, transient=False,
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TextColumn("{task.percentage:>3.0f}%"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=err_console,
+            transient=False,
         ) as bar:
             task = bar.add_task(f"analysing {Path(video).name}", total=None)
 
@@ -111,8 +129,10 @@ def run(video: Path, facebank: Path, out_dir: Path | None, config: Path | None, 
     for r in result.screen_time:
         table.add_row(r.person_id, f"{r.visual_s:.2f}", f"{r.speaking_s:.2f}", f"{r.both_s:.2f}", f"{r.confidence:.2f}")
     out_console.print(table)
-    out_console.print(f"{result.frames_analysed} frames, {len(result.cut_times) + 1} shots, "
-                      f"{len(result.tracks)} tracks -> {out}", highlight=False)
+    out_console.print(
+        f"{result.frames_analysed} frames, {len(result.cut_times) + 1} shots, {len(result.tracks)} tracks -> {out}",
+        highlight=False,
+    )
 
 
 @cli.command("plugins")

@@ -31,15 +31,15 @@ class Detection(Record):
     """One face found in one sampled frame."""
 
     frame_index: int
-    t: float                 # seconds, from the frame's PTS
-    duration: float          # seconds this sample stands for (its sampling period)
+    t: float  # seconds, from the frame's PTS
+    duration: float  # seconds this sample stands for (its sampling period)
     shot_id: int
     x1: float
     y1: float
     x2: float
     y2: float
     score: float
-    landmarks: list[float]   # 5 points x,y: right eye, left eye, nose, right mouth, left mouth
+    landmarks: list[float]  # 5 points x,y: right eye, left eye, nose, right mouth, left mouth
     track_id: int = -1
     quality: float = 0.0
 
@@ -73,7 +73,7 @@ class Track(Record):
     end_t: float
     n_detections: int
     mean_score: float
-    person_id: str | None = None     # the person it is assigned to for most of its time
+    person_id: str | None = None  # the person it is assigned to for most of its time
     confidence: float = 0.0
 
     schema: ClassVar[pa.Schema] = pa.schema(
@@ -96,9 +96,9 @@ class Track(Record):
 class FaceEmbedding(Record):
     """An embedding of a facebank photo or of a face on a track."""
 
-    owner: str               # "facebank" | "track"
-    owner_id: str            # person_id for facebank, track id for tracks
-    source: str              # photo path + sha, or "frame:<index>"
+    owner: str  # "facebank" | "track"
+    owner_id: str  # person_id for facebank, track id for tracks
+    source: str  # photo path + sha, or "frame:<index>"
     model: str
     vector: list[float]
     quality: float = 1.0
@@ -127,9 +127,9 @@ class Assignment(Record):
     start_t: float
     end_t: float
     person_id: str
-    score: float             # cosine similarity to the person (clusters: to the cluster centre)
-    margin: float            # over the runner-up person
-    method: str              # "facebank" | "cluster" | "manual"
+    score: float  # cosine similarity to the person (clusters: to the cluster centre)
+    margin: float  # over the runner-up person
+    method: str  # "facebank" | "cluster" | "manual"
     threshold: float
     locked: bool = False
 

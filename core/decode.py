@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterator
 
 import av
 import numpy as np
@@ -21,16 +21,16 @@ class VideoInfo:
     height: int
     fps: float
     duration_s: float
-    frame_count: int          # as stored in the container; 0 when unknown
+    frame_count: int  # as stored in the container; 0 when unknown
     has_audio: bool
 
 
 @dataclass
 class Frame:
-    index: int                # index among all decoded frames
-    t: float                  # seconds from the stream start, from the PTS
-    duration: float           # seconds this sample stands for, until the next sample
-    image: np.ndarray         # BGR, HxWx3 uint8
+    index: int  # index among all decoded frames
+    t: float  # seconds from the stream start, from the PTS
+    duration: float  # seconds this sample stands for, until the next sample
+    image: np.ndarray  # BGR, HxWx3 uint8
 
 
 def _open(path: Path) -> av.container.InputContainer:
@@ -71,9 +71,7 @@ def sample_period(info: VideoInfo, stride: int, fps: float | None) -> float:
     return 1.0 / fps if fps else stride / info.fps
 
 
-def iter_frames(
-    path: Path | str, stride: int = 1, fps: float | None = None, threads: int = 0
-) -> Iterator[Frame]:
+def iter_frames(path: Path | str, stride: int = 1, fps: float | None = None, threads: int = 0) -> Iterator[Frame]:
     """Decode with FFmpeg's threading and yield every ``stride``-th frame, or one per 1/``fps`` s.
 
     Each frame's ``duration`` is the time to the next sampled frame (the last one: to the end of

@@ -28,8 +28,8 @@ class Photo:
 @dataclass
 class Facebank:
     gallery: Gallery
-    sources: list[str]                       # one per gallery row: "path#sha256[:12]"
-    skipped: list[str] = field(default_factory=list)   # photos in which no face was found
+    sources: list[str]  # one per gallery row: "path#sha256[:12]"
+    skipped: list[str] = field(default_factory=list)  # photos in which no face was found
 
     @property
     def person_ids(self) -> list[str]:

@@ -7,7 +7,8 @@ A plugin is a module or object with functions marked ``@hookimpl`` named like th
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 

@@ -26,8 +26,8 @@ class Gallery:
     """Facebank embeddings: one or more unit vectors per person."""
 
     person_ids: list[str]
-    vectors: np.ndarray              # (M, D)
-    owners: np.ndarray               # (M,) index into person_ids
+    vectors: np.ndarray  # (M, D)
+    owners: np.ndarray  # (M,) index into person_ids
 
     def scores(self, queries: np.ndarray) -> np.ndarray:
         """(N, P) cosine similarity of each query to each person's closest photo."""
@@ -51,13 +51,13 @@ class Window:
     start_t: float
     end_t: float
     embedding: np.ndarray | None
-    good: bool = True                # False: pooled from faces that failed the quality gate
-    covered_s: float = 0.0           # seconds of samples in the window (excludes gaps)
+    good: bool = True  # False: pooled from faces that failed the quality gate
+    covered_s: float = 0.0  # seconds of samples in the window (excludes gaps)
 
 
 @dataclass
 class Decision:
-    person_index: int | None         # into Gallery.person_ids, None = not a facebank person
+    person_index: int | None  # into Gallery.person_ids, None = not a facebank person
     score: float = 0.0
     margin: float = 0.0
 
@@ -72,7 +72,7 @@ class Segment:
     score: float
     margin: float
     windows: list[Window] = field(default_factory=list)
-    person_id: str | None = None     # the name finally given (facebank person or unknown_N)
+    person_id: str | None = None  # the name finally given (facebank person or unknown_N)
     confidence: float = 0.0
 
 
@@ -88,11 +88,9 @@ def _hysteresis(scores: list[np.ndarray | None], cfg: IdentificationConfig) -> l
         best = int(order[0])
         runner = float(s[order[1]]) if len(s) > 1 else -1.0
         enters = s[best] >= cfg.threshold and s[best] - runner >= cfg.margin
-        if current is not None and s[current] >= cfg.stay_threshold and (not enters or best == current):
-            pass
-        elif enters:
-            current = best
-        else:
+        if enters:
+            current = best  # clear evidence wins, even over an identity still above stay
+        elif current is not None and s[current] < cfg.stay_threshold:
             current = None
         labels.append(current)
     return labels
@@ -105,14 +103,13 @@ def decide_track(windows: list[Window], gallery: Gallery, cfg: IdentificationCon
     established a little later, and an identity is dropped only when evidence falls clearly.
     """
     scores = [
-        gallery.scores(w.embedding)[0] if w.embedding is not None and (w.good or cfg.match_low_quality) else None
-        for w in windows
+        gallery.scores(w.embedding)[0] if w.embedding is not None and (w.good or cfg.match_low_quality) else None for w in windows
     ]
     fwd = _hysteresis(scores, cfg)
     bwd = _hysteresis(scores[::-1], cfg)[::-1]
     labels = [f if f is not None else b for f, b in zip(fwd, bwd)]
     segments: list[Segment] = []
-    for w, s, label in zip(windows, scores, labels):
+    for w, label in zip(windows, labels):
         if segments and segments[-1].person_index == label:
             seg = segments[-1]
             seg.end_t = w.end_t

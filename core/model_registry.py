@@ -79,9 +79,7 @@ class ModelStore:
 
     def spec(self, name: str) -> ModelSpec:
         if name not in self.registry:
-            raise ModelNotFoundError(
-                f"unknown model {name!r}; registered models: {', '.join(sorted(self.registry))}"
-            )
+            raise ModelNotFoundError(f"unknown model {name!r}; registered models: {', '.join(sorted(self.registry))}")
         return self.registry[name]
 
     def candidates(self, f: ModelFile) -> list[Path]:
@@ -99,11 +97,7 @@ class ModelStore:
         f = spec.files[0]
         found = self.find(f)
         if found is None:
-            how = (
-                f"run `screenalytics models pull {name}`"
-                if f.url
-                else f"get it from {spec.source} and place it there"
-            )
+            how = f"run `screenalytics models pull {name}`" if f.url else f"get it from {spec.source} and place it there"
             raise ModelNotFoundError(
                 f"model file {Path(f.path).name} for {name!r} not found in {self.root} "
                 f"(looked for {self.candidates(f)[0]}); {how}, or set {MODELS_DIR_ENV} to the folder that holds it"
@@ -131,8 +125,7 @@ class ModelStore:
                 continue
             if not f.url:
                 raise ScreenalyticsError(
-                    f"{name!r} has no public download address; get {Path(f.path).name} from {spec.source} "
-                    f"and place it at {dest}"
+                    f"{name!r} has no public download address; get {Path(f.path).name} from {spec.source} and place it at {dest}"
                 )
             try:
                 with urllib.request.urlopen(f.url, timeout=timeout_s) as resp:

@@ -8,17 +8,18 @@ import re
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import supervision as sv
 
 from screenalytics.config import Settings
 from screenalytics.data import Assignment, Detection, FaceEmbedding, ScreenTime, Track
-from screenalytics.errors import ScreenalyticsError
 from screenalytics.decode import VideoInfo, iter_frames, probe, sample_period
+from screenalytics.errors import ScreenalyticsError
 from screenalytics.facebank import Facebank, enrol
 from screenalytics.faces import LANDMARKS
 from screenalytics.identify import Segment, Window, cluster_unknowns, confidence, decide_track, normalise, pooled
@@ -148,8 +149,19 @@ class Pipeline:
             for v, o, src in zip(bank.gallery.vectors, bank.gallery.owners, bank.sources)
         ]
         return RunResult(
-            ctx.episode_id, ctx.run_id, info, records, tracks, facebank_rows + embeddings, assignments,
-            screen_time, cut_times, bank.skipped, n_frames, dict(timer.totals), ctx,
+            ctx.episode_id,
+            ctx.run_id,
+            info,
+            records,
+            tracks,
+            facebank_rows + embeddings,
+            assignments,
+            screen_time,
+            cut_times,
+            bank.skipped,
+            n_frames,
+            dict(timer.totals),
+            ctx,
         )
 
     # ------------------------------------------------------------------------------------
@@ -221,9 +233,15 @@ class Pipeline:
                 t = float(d["t"][i])
                 records.append(
                     Detection(
-                        int(d["frame_index"][i]), t, float(d["duration"][i]), shot_id,
-                        *(float(x) for x in box), float(tracked.confidence[i]),
-                        [float(x) for x in d[LANDMARKS][i].reshape(-1)], gid, float(d["quality"][i]),
+                        int(d["frame_index"][i]),
+                        t,
+                        float(d["duration"][i]),
+                        shot_id,
+                        *(float(x) for x in box),
+                        float(tracked.confidence[i]),
+                        [float(x) for x in d[LANDMARKS][i].reshape(-1)],
+                        gid,
+                        float(d["quality"][i]),
                     )
                 )
                 smp = _Sample(float(d["quality"][i]), bool(d["passed"][i]), t, d["crop"][i])
@@ -250,8 +268,11 @@ class Pipeline:
                     f"detector {self.settings.detection.detector!r} returned faces without data['landmarks'] (N,5,2)"
                 )
             dets.data[LANDMARKS] = np.zeros((0, 5, 2), np.float32)
+        if dets.confidence is None:  # a detector without scores: treat every face as certain
+            dets.confidence = np.ones(n, np.float32)
+        scores = dets.confidence
         crops = [self.recognizer.align(image, lm) for lm in dets.data[LANDMARKS]]
-        assessed = [assess(float(dets.confidence[i]), dets.xyxy[i], dets.data[LANDMARKS][i], crops[i], q) for i in range(n)]
+        assessed = [assess(float(scores[i]), dets.xyxy[i], dets.data[LANDMARKS][i], crops[i], q) for i in range(n)]
         dets.data["crop"] = np.stack(crops) if n else np.zeros((0, 112, 112, 3), np.uint8)
         dets.data["passed"] = np.array([a[0] for a in assessed], dtype=bool)
         dets.data["quality"] = np.array([a[1] for a in assessed], dtype=np.float32)
@@ -291,12 +312,25 @@ class Pipeline:
                 if vecs is not None and (vecs[2] or not any_good):
                     emb = pooled(vecs[0], vecs[1])
                     embeddings.append(
-                        FaceEmbedding("track", str(tid), f"window:{w_index}", self.recognizer.model_name,
-                                      emb.tolist(), float(vecs[1].mean()), members[0].t)
+                        FaceEmbedding(
+                            "track",
+                            str(tid),
+                            f"window:{w_index}",
+                            self.recognizer.model_name,
+                            emb.tolist(),
+                            float(vecs[1].mean()),
+                            members[0].t,
+                        )
                     )
                 windows.append(
-                    Window(w_index, members[0].t, members[-1].t + members[-1].duration, emb,
-                           bool(vecs and vecs[2]), sum(m.duration for m in members))
+                    Window(
+                        w_index,
+                        members[0].t,
+                        members[-1].t + members[-1].duration,
+                        emb,
+                        bool(vecs and vecs[2]),
+                        sum(m.duration for m in members),
+                    )
                 )
             track_segments[tid] = decide_track(windows, gallery, idc)
 
@@ -311,9 +345,19 @@ class Pipeline:
             conf_of: dict[str, float] = {}
             for seg in segs:
                 if seg.person_index is not None:
-                    person, method, thr, conf = gallery.person_ids[seg.person_index], "facebank", idc.threshold, confidence(seg.score, idc)
+                    person, method, thr, conf = (
+                        gallery.person_ids[seg.person_index],
+                        "facebank",
+                        idc.threshold,
+                        confidence(seg.score, idc),
+                    )
                 elif id(seg) in unknown_names:
-                    person, method, thr, conf = unknown_names[id(seg)], "cluster", idc.unknown_cluster_distance, unknown_conf[id(seg)]
+                    person, method, thr, conf = (
+                        unknown_names[id(seg)],
+                        "cluster",
+                        idc.unknown_cluster_distance,
+                        unknown_conf[id(seg)],
+                    )
                 else:
                     continue
                 conf_of[person] = conf
@@ -327,8 +371,16 @@ class Pipeline:
                 time_by_person[seg.person_id] += r.duration
             main = max(time_by_person, key=time_by_person.get) if time_by_person else None  # type: ignore[arg-type]
             tracks.append(
-                Track(tid, rs[0].shot_id, rs[0].t, rs[-1].t + rs[-1].duration, len(rs),
-                      float(np.mean([r.score for r in rs])), main, conf_of.get(main, 0.0) if main else 0.0)
+                Track(
+                    tid,
+                    rs[0].shot_id,
+                    rs[0].t,
+                    rs[-1].t + rs[-1].duration,
+                    len(rs),
+                    float(np.mean([r.score for r in rs])),
+                    main,
+                    conf_of.get(main, 0.0) if main else 0.0,
+                )
             )
         return tracks, assignments, embeddings, samples
 
@@ -341,15 +393,16 @@ class Pipeline:
         """
         idc = self.settings.identification
         stretches = [
-            seg for segs in track_segments.values() for seg in segs
+            seg
+            for segs in track_segments.values()
+            for seg in segs
             if seg.person_index is None and any(w.embedding is not None for w in seg.windows)
         ]
         if not stretches:
             return {}, {}
-        embs = np.stack([
-            normalise(np.mean([w.embedding for w in seg.windows if w.embedding is not None], axis=0))
-            for seg in stretches
-        ])
+        embs = np.stack(
+            [normalise(np.mean([w.embedding for w in seg.windows if w.embedding is not None], axis=0)) for seg in stretches]
+        )
         good = np.array([any(w.good for w in seg.windows) for seg in stretches])
         labels = np.empty(len(stretches), dtype=int)
         labels[good] = cluster_unknowns(embs[good], idc.unknown_cluster_distance)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Iterable
+from collections.abc import Iterable
 
 from screenalytics.data import ScreenTime
 
@@ -25,9 +25,7 @@ def union_length(intervals: Iterable[tuple[float, float]]) -> float:
     return total
 
 
-def visual_screen_time(
-    samples: Iterable[tuple[str, float, float, float]], people: Iterable[str] = ()
-) -> list[ScreenTime]:
+def visual_screen_time(samples: Iterable[tuple[str, float, float, float]], people: Iterable[str] = ()) -> list[ScreenTime]:
     """From (person_id, t, duration, confidence) samples: per-person seconds and a confidence.
 
     Two tracks of one person seen in the same frame count once; confidence is the mean sample

@@ -40,7 +40,9 @@ class ByteTrack:
             return out
         ids = out.tracker_id
         tracked = out[ids >= 0]
-        backfilled = [self._backfill(int(tid), box) for tid, box in zip(tracked.tracker_id, tracked.xyxy) if tid not in self._seen]
+        backfilled = [
+            self._backfill(int(tid), box) for tid, box in zip(tracked.tracker_id, tracked.xyxy) if tid not in self._seen
+        ]
         self._seen.update(int(i) for i in tracked.tracker_id)
         self._pending.append(out[ids < 0])
         parts = [d for d in backfilled if len(d)] + [tracked]

@@ -25,7 +25,6 @@ class CsvExporter:
         return [path]
 
 
-
 @hookimpl
 def register_exporters(register):  # type: ignore[no-untyped-def]
     register(CsvExporter)

@@ -25,7 +25,9 @@ class SCRFDDetector:
         self._model = get_model(str(self.model_path), providers=providers(settings.runtime))
         size = self.cfg.scrfd_input_size
         self._input_size = (size, size)
-        self._model.prepare(ctx_id=-1, input_size=self._input_size, det_thresh=self.cfg.score_threshold, nms_thresh=self.cfg.nms_threshold)
+        self._model.prepare(
+            ctx_id=-1, input_size=self._input_size, det_thresh=self.cfg.score_threshold, nms_thresh=self.cfg.nms_threshold
+        )
 
     def detect(self, frame_bgr: np.ndarray) -> sv.Detections:
         image, scale = shrink(frame_bgr, self.cfg.max_side)

@@ -11,7 +11,6 @@ from screenalytics.config import Settings
 from screenalytics.faces import make_detections, shrink
 from screenalytics.model_registry import ModelStore
 
-
 # OpenCV 5 warns on every net it builds that graph targets are unsupported; not actionable here.
 if hasattr(cv2, "utils") and hasattr(cv2.utils, "logging"):
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)

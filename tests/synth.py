@@ -15,11 +15,11 @@ W, H = 640, 360
 
 @dataclass
 class ShotSpec:
-    photo: Path | None          # None: an empty frame (no face)
+    photo: Path | None  # None: an empty frame (no face)
     seconds: float
-    people: list[str] = field(default_factory=list)   # who is visible for the whole shot
+    people: list[str] = field(default_factory=list)  # who is visible for the whole shot
     background: tuple[int, int, int] = (40, 40, 40)
-    zoom: float = 1.12          # slow push-in, so boxes move from frame to frame
+    zoom: float = 1.12  # slow push-in, so boxes move from frame to frame
 
 
 def _frame(photo: np.ndarray | None, progress: float, spec: ShotSpec) -> np.ndarray:
@@ -40,8 +40,9 @@ def _frame(photo: np.ndarray | None, progress: float, spec: ShotSpec) -> np.ndar
     return canvas
 
 
-def compose(path: Path, shots: list[ShotSpec], fps: int = 25, audio: np.ndarray | None = None,
-            sample_rate: int = 16000) -> dict[str, float]:
+def compose(
+    path: Path, shots: list[ShotSpec], fps: int = 25, audio: np.ndarray | None = None, sample_rate: int = 16000
+) -> dict[str, float]:
     """Write an H.264 mp4 of the shots; returns ground-truth visible seconds per person."""
     truth: dict[str, float] = {}
     with av.open(str(path), "w") as out:

@@ -37,8 +37,15 @@ def inputs(tmp_path_factory):
     typo_config.write_text("detection:\n  scor_threshold: 0.5\n")
     facebank = make_facebank(root / "facebank", {"obama": ["obama2.jpg"]})
     return {
-        "video": video, "corrupt": corrupt, "truncated": truncated, "audio_only": audio_only,
-        "empty": empty, "bad_config": bad_config, "typo_config": typo_config, "facebank": facebank, "root": root,
+        "video": video,
+        "corrupt": corrupt,
+        "truncated": truncated,
+        "audio_only": audio_only,
+        "empty": empty,
+        "bad_config": bad_config,
+        "typo_config": typo_config,
+        "facebank": facebank,
+        "root": root,
     }
 
 
@@ -53,12 +60,21 @@ CASES = {
     "no video stream": (lambda i: [str(i["audio_only"]), "--facebank", str(i["facebank"])], None, "no video stream"),
     "empty facebank": (lambda i: [str(i["video"]), "--facebank", str(i["empty"])], None, "facebank"),
     "missing facebank": (lambda i: [str(i["video"]), "--facebank", str(i["root"] / "nope")], None, "facebank not found"),
-    "unknown plugin": (lambda i: [str(i["video"]), "--facebank", str(i["facebank"])],
-                       {"SCREENALYTICS_DETECTION__DETECTOR": "nope"}, "unknown detector plugin 'nope'"),
-    "bad config value": (lambda i: [str(i["video"]), "--facebank", str(i["facebank"]), "--config", str(i["bad_config"])],
-                         None, "detection.score_threshold"),
-    "unknown config key": (lambda i: [str(i["video"]), "--facebank", str(i["facebank"]), "--config", str(i["typo_config"])],
-                           None, "scor_threshold"),
+    "unknown plugin": (
+        lambda i: [str(i["video"]), "--facebank", str(i["facebank"])],
+        {"SCREENALYTICS_DETECTION__DETECTOR": "nope"},
+        "unknown detector plugin 'nope'",
+    ),
+    "bad config value": (
+        lambda i: [str(i["video"]), "--facebank", str(i["facebank"]), "--config", str(i["bad_config"])],
+        None,
+        "detection.score_threshold",
+    ),
+    "unknown config key": (
+        lambda i: [str(i["video"]), "--facebank", str(i["facebank"]), "--config", str(i["typo_config"])],
+        None,
+        "scor_threshold",
+    ),
     "bad stride": (lambda i: [str(i["video"]), "--facebank", str(i["facebank"]), "--stride", "0"], None, "decode.stride"),
 }
 
@@ -69,8 +85,11 @@ def stored(inputs, tmp_path_factory):
     store_dir = tmp_path_factory.mktemp("store")
     out = tmp_path_factory.mktemp("out")
     env = {"SCREENALYTICS_STORAGE__URI": str(store_dir)}
-    res = CliRunner().invoke(cli, ["run", str(inputs["video"]), "--facebank", str(inputs["facebank"]),
-                                   "--episode-id", EPISODE, "--out", str(out), "-q"], env=env)
+    res = CliRunner().invoke(
+        cli,
+        ["run", str(inputs["video"]), "--facebank", str(inputs["facebank"]), "--episode-id", EPISODE, "--out", str(out), "-q"],
+        env=env,
+    )
     assert res.exit_code == 0, res.output
     store = ResultStore(str(store_dir))
     snapshot = {t: store.read(t, EPISODE).to_pylist() for t in ("detections", "tracks", "screen_time")}

@@ -21,7 +21,9 @@ def run(tmp_path_factory):
     store = tmp_path_factory.mktemp("store")
     proc = subprocess.run(
         [sys.executable, "-m", "screenalytics.cli", "run", str(VIDEO), "--facebank", str(FACEBANK), "--out", str(out)],
-        capture_output=True, text=True, timeout=600,
+        capture_output=True,
+        text=True,
+        timeout=600,
         env={**__import__("os").environ, "SCREENALYTICS_STORAGE__URI": str(store)},
     )
     assert proc.returncode == 0, proc.stderr

@@ -11,7 +11,11 @@ from screenalytics.faces import largest
 from screenalytics.model_registry import ModelStore
 from screenalytics.plugin_manager import get_implementation
 
-PAIRS = [("obama.jpg", "obama2.jpg"), ("kit_harington_1.jpeg", "kit_harington_2.jpeg"), ("rose_leslie_1.jpg", "rose_leslie_2.jpg")]
+PAIRS = [
+    ("obama.jpg", "obama2.jpg"),
+    ("kit_harington_1.jpeg", "kit_harington_2.jpeg"),
+    ("rose_leslie_1.jpg", "rose_leslie_2.jpg"),
+]
 
 
 def embed_all(model: str) -> dict[str, "object"]:
@@ -46,8 +50,12 @@ def test_batched_inference_gives_the_same_embeddings(model):
     import numpy as np
 
     models = ModelStore(load_settings().models_dir)
-    single = get_implementation("recognizer", "arcface")(load_settings(recognition={"model": model, "dynamic_batch": "off"}), models)
-    batched = get_implementation("recognizer", "arcface")(load_settings(recognition={"model": model, "dynamic_batch": "on"}), models)
+    single = get_implementation("recognizer", "arcface")(
+        load_settings(recognition={"model": model, "dynamic_batch": "off"}), models
+    )
+    batched = get_implementation("recognizer", "arcface")(
+        load_settings(recognition={"model": model, "dynamic_batch": "on"}), models
+    )
     assert single._fixed_batch == 1 and batched._fixed_batch is None
     crops = np.random.default_rng(1).integers(0, 255, (5, 112, 112, 3), dtype=np.uint8)
     assert np.allclose(single.embed(crops), batched.embed(crops), atol=1e-5)

@@ -34,8 +34,11 @@ def test_rerun_replaces_rows(pipeline, tmp_path, _isolated_store):
 
 def test_yaml_manifest_and_aligned_chips(pipeline, tmp_path):
     manifest = tmp_path / "bank.yaml"
-    manifest.write_text(yaml.safe_dump({"obama": [str(FACES / "obama.jpg"), str(FACES / "obama2.jpg")],
-                                        "tom": str(FACES / "Tom_Hanks_54745.png")}))
+    manifest.write_text(
+        yaml.safe_dump(
+            {"obama": [str(FACES / "obama.jpg"), str(FACES / "obama2.jpg")], "tom": str(FACES / "Tom_Hanks_54745.png")}
+        )
+    )
     bank = pipeline.enrol(manifest)
     assert bank.person_ids == ["obama", "tom"]
     assert list(bank.gallery.owners) == [0, 0, 1]  # the 112x112 chip is used as already aligned

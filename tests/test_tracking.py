@@ -10,8 +10,9 @@ from screenalytics.plugin_manager import get_implementation
 def _dets(boxes, scores):
     boxes = np.asarray(boxes, np.float32)
     lms = np.tile(boxes[:, None, :2], (1, 5, 1)).astype(np.float32)
-    return sv.Detections(xyxy=boxes, confidence=np.asarray(scores, np.float32),
-                         data={"landmarks": lms, "frame_index": np.full(len(boxes), -1)})
+    return sv.Detections(
+        xyxy=boxes, confidence=np.asarray(scores, np.float32), data={"landmarks": lms, "frame_index": np.full(len(boxes), -1)}
+    )
 
 
 def test_first_sighting_is_kept_with_its_data():

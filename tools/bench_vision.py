@@ -51,8 +51,10 @@ def main() -> None:
         overrides["recognition"] = {"model": args.recognizer_model}
     settings = load_settings(**overrides)
     info = probe(args.video)
-    print(f"video: {args.video.name} {info.width}x{info.height} {info.fps:.2f} fps {info.duration_s:.1f} s; "
-          f"stride {args.stride}; detector {settings.detection.detector}; recognizer {settings.recognition.model}")
+    print(
+        f"video: {args.video.name} {info.width}x{info.height} {info.fps:.2f} fps {info.duration_s:.1f} s; "
+        f"stride {args.stride}; detector {settings.detection.detector}; recognizer {settings.recognition.model}"
+    )
     print(f"machine: {platform.machine()} {os.cpu_count()} cores, python {platform.python_version()}")
 
     dec_s, n = decode_only(args.video, args.stride, args.repeat)
@@ -76,10 +78,12 @@ def main() -> None:
         print(f"{stage:<10}{s:>9.2f}{fps:>10}{s / wall:>8.0%}")
     faces = len([e for e in result.embeddings if e.owner == "track"])
     print(f"{'total':<10}{wall:>9.2f}{frames / wall:>10.0f}")
-    print(f"\nwhole pipeline / decode only: {wall / dec_s:.1f}x the decode time "
-          f"({frames / wall:.0f} vs {n / dec_s:.0f} frames/s); "
-          f"{len(result.detections)} faces tracked, {faces} window embeddings; "
-          f"real-time factor {wall / info.duration_s:.2f}")
+    print(
+        f"\nwhole pipeline / decode only: {wall / dec_s:.1f}x the decode time "
+        f"({frames / wall:.0f} vs {n / dec_s:.0f} frames/s); "
+        f"{len(result.detections)} faces tracked, {faces} window embeddings; "
+        f"real-time factor {wall / info.duration_s:.2f}"
+    )
 
 
 if __name__ == "__main__":
