@@ -69,6 +69,14 @@ def _settings(config: Path | None, **overrides: Any) -> Settings:
 @click.option("--stride", type=int, default=None, help="Analyse every Nth frame.")
 @click.option("--fps", type=float, default=None, help="Analyse this many frames per second (instead of --stride).")
 @click.option("--episode-id", default=None, help="Key for stored results [default: the video's file name].")
+@click.option(
+    "--voicebank",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Folder of cast voice clips, VOICEBANK/<person_id>/*.wav, to name speakers by voice.",
+)
+@click.option("--num-speakers", type=click.IntRange(min=1), default=None, help="Number of speakers, when known.")
+@click.option("--no-audio", is_flag=True, help="Visual screen time only: skip the audio stages.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no table.")
 def run(
     video: Path,
@@ -78,6 +86,9 @@ def run(
     stride: int | None,
     fps: float | None,
     episode_id: str | None,
+    voicebank: Path | None,
+    num_speakers: int | None,
+    no_audio: bool,
     quiet: bool,
 ) -> None:
     """Find, track and identify faces in VIDEO and report screen time per person.
@@ -96,13 +107,14 @@ def run(
         decode["stride"] = stride
     if fps is not None:
         decode["fps"] = fps
-    settings = _settings(config, decode=decode)
+    settings = _settings(config, decode=decode, audio={"enabled": False} if no_audio else {})
     pipeline = Pipeline(settings)
     probe(video)  # bad input fails here, before any work or any write
     bank = pipeline.enrol(facebank)
+    voices = pipeline.enrol_voices(voicebank) if voicebank and settings.audio.enabled else None
     out = out_dir or Path("out") / (episode_id or episode_id_for(video))
     if quiet:
-        result, files = run_episode(pipeline, video, bank, out, episode_id)
+        result, files = run_episode(pipeline, video, bank, out, episode_id, voicebank=voices, num_speakers=num_speakers)
     else:
         with Progress(
             TextColumn("[bold]{task.description}"),
@@ -118,9 +130,15 @@ def run(
             def progress(done: float, total: float) -> None:
                 bar.update(task, completed=min(done, total), total=total or None)
 
-            result, files = run_episode(pipeline, video, bank, out, episode_id, progress)
+            result, files = run_episode(
+                pipeline, video, bank, out, episode_id, progress, voicebank=voices, num_speakers=num_speakers
+            )
     for skipped in result.skipped_photos:
         err_console.print(f"[yellow]warning:[/] facebank photo skipped: {skipped}", highlight=False)
+    for skipped in voices.skipped if voices else []:
+        err_console.print(f"[yellow]warning:[/] voice bank clip skipped: {skipped}", highlight=False)
+    if result.audio_status.startswith("skipped"):
+        err_console.print(f"[yellow]note:[/] audio stages {result.audio_status}; speaking_s and both_s are 0", highlight=False)
     if quiet:
         return
     table = Table(title=f"Screen time: {result.episode_id}")
@@ -129,8 +147,10 @@ def run(
     for r in result.screen_time:
         table.add_row(r.person_id, f"{r.visual_s:.2f}", f"{r.speaking_s:.2f}", f"{r.both_s:.2f}", f"{r.confidence:.2f}")
     out_console.print(table)
+    speakers = len({seg.speaker for seg in result.speech})
     out_console.print(
-        f"{result.frames_analysed} frames, {len(result.cut_times) + 1} shots, {len(result.tracks)} tracks -> {out}",
+        f"{result.frames_analysed} frames, {len(result.cut_times) + 1} shots, {len(result.tracks)} tracks, "
+        f"{len(result.speech)} speech turns by {speakers} speakers (audio: {result.audio_status}) -> {out}",
         highlight=False,
     )
 

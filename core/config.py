@@ -103,6 +103,72 @@ class ScreenTimeConfig(Section):
     exporters: list[str]
 
 
+class AudioConfig(Section):
+    enabled: bool
+    sample_rate: int = Field(ge=8000)
+
+
+class VadConfig(Section):
+    vad: str
+    model: str
+    threshold: float = Field(gt=0, lt=1)
+    neg_threshold: float = Field(gt=0, lt=1)
+    min_speech_s: float = Field(ge=0)
+    min_silence_s: float = Field(ge=0)
+    pad_s: float = Field(ge=0)
+    streams: int = Field(ge=1)
+
+
+class SpeakerEmbeddingConfig(Section):
+    embedder: str
+    model: str
+    batch_frames: int = Field(ge=100)
+
+
+class DiarizationConfig(Section):
+    diarizer: str
+    segmentation_model: str
+    step_s: float = Field(gt=0)
+    batch_size: int = Field(ge=1)
+    min_embedding_s: float = Field(gt=0)
+    linkage: Literal["average", "complete", "single", "centroid", "median", "ward", "weighted"]
+    cluster_threshold: float = Field(gt=0, le=2)
+    min_cluster_size: int = Field(ge=1)
+    num_speakers: int | None = Field(default=None, ge=1)
+    min_gap_s: float = Field(ge=0)
+    min_turn_s: float = Field(ge=0)
+    pyannote_pipeline: str | None = None
+    hf_token_env: str
+
+
+class TranscriptionConfig(Section):
+    enabled: bool
+    transcriber: str
+    model: str
+    device: str
+    compute_type: str
+    beam_size: int = Field(ge=1)
+    batch_size: int = Field(ge=1)
+    cpu_threads: int = Field(ge=0)
+    language: str | None = None
+    region_gap_s: float = Field(ge=0)
+    max_region_s: float = Field(gt=1)
+    pad_s: float = Field(ge=0)
+
+
+class VoicebankConfig(Section):
+    threshold: float = Field(ge=-1, le=1)
+    margin: float = Field(ge=0, le=2)
+    extensions: list[str]
+
+
+class FusionConfig(Section):
+    min_cooccurrence: float = Field(ge=0, le=1)
+    mouth_motion_scale: float = Field(gt=0)
+    mouth_weight: float = Field(ge=0, le=1)
+    unlinked_prefix: str = Field(min_length=1)
+
+
 class StorageConfig(Section):
     uri: str | None = None
 
@@ -142,6 +208,13 @@ class Settings(BaseSettings):
     identification: IdentificationConfig
     facebank: FacebankConfig
     screen_time: ScreenTimeConfig
+    audio: AudioConfig
+    vad: VadConfig
+    speaker_embedding: SpeakerEmbeddingConfig
+    diarization: DiarizationConfig
+    transcription: TranscriptionConfig
+    voicebank: VoicebankConfig
+    fusion: FusionConfig
     storage: StorageConfig
 
     @classmethod

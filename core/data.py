@@ -42,6 +42,7 @@ class Detection(Record):
     landmarks: list[float]  # 5 points x,y: right eye, left eye, nose, right mouth, left mouth
     track_id: int = -1
     quality: float = 0.0
+    mouth_motion: float = 0.0  # mean grey-level change of the aligned mouth region since the track's last sample
 
     schema: ClassVar[pa.Schema] = pa.schema(
         [
@@ -59,6 +60,7 @@ class Detection(Record):
             ("landmarks", pa.list_(pa.float32(), 10)),
             ("track_id", pa.int64()),
             ("quality", pa.float32()),
+            ("mouth_motion", pa.float32()),
         ]
     )
 
@@ -96,7 +98,7 @@ class Track(Record):
 class FaceEmbedding(Record):
     """An embedding of a facebank photo or of a face on a track."""
 
-    owner: str  # "facebank" | "track"
+    owner: str  # "facebank" | "track" | "voicebank" | "speaker"
     owner_id: str  # person_id for facebank, track id for tracks
     source: str  # photo path + sha, or "frame:<index>"
     model: str
@@ -169,5 +171,92 @@ class ScreenTime(Record):
             ("speaking_s", pa.float64()),
             ("both_s", pa.float64()),
             ("confidence", pa.float32()),
+        ]
+    )
+
+
+@dataclass
+class SpeechSegment(Record):
+    """A diarized speaker turn, who it was attributed to, and what was said."""
+
+    turn_id: int
+    start: float
+    end: float
+    speaker: str  # diarization label, e.g. SPEAKER_00
+    person_id: str  # facebank person, unknown_N, or speaker_N when tied to nobody
+    method: str  # "voicebank" | "cooccurrence" | "unlinked"
+    score: float
+    overlap: bool  # another speaker talks at the same time somewhere in the turn
+    text: str = ""
+
+    schema: ClassVar[pa.Schema] = pa.schema(
+        [
+            ("episode_id", pa.string()),
+            ("run_id", pa.string()),
+            ("turn_id", pa.int64()),
+            ("start", pa.float64()),
+            ("end", pa.float64()),
+            ("speaker", pa.string()),
+            ("person_id", pa.string()),
+            ("method", pa.string()),
+            ("score", pa.float32()),
+            ("overlap", pa.bool_()),
+            ("text", pa.string()),
+        ]
+    )
+
+
+@dataclass
+class TranscriptWord(Record):
+    """One recognised word with its time, inside a speech turn (-1: outside every turn)."""
+
+    turn_id: int
+    start: float
+    end: float
+    word: str
+    probability: float
+
+    schema: ClassVar[pa.Schema] = pa.schema(
+        [
+            ("episode_id", pa.string()),
+            ("run_id", pa.string()),
+            ("turn_id", pa.int64()),
+            ("start", pa.float64()),
+            ("end", pa.float64()),
+            ("word", pa.string()),
+            ("probability", pa.float32()),
+        ]
+    )
+
+
+@dataclass
+class AVLink(Record):
+    """Which face track a speech turn was attributed to, and why."""
+
+    turn_id: int
+    start: float
+    end: float
+    speaker: str
+    person_id: str
+    track_id: int  # -1: the person is not on screen during the turn (voice-over)
+    method: str
+    score: float
+    on_screen_s: float  # part of the turn with the person visible
+    voice_over_s: float  # part of the turn with the person off screen
+
+    schema: ClassVar[pa.Schema] = pa.schema(
+        [
+            ("episode_id", pa.string()),
+            ("run_id", pa.string()),
+            ("turn_id", pa.int64()),
+            ("start", pa.float64()),
+            ("end", pa.float64()),
+            ("speaker", pa.string()),
+            ("person_id", pa.string()),
+            ("track_id", pa.int64()),
+            ("method", pa.string()),
+            ("score", pa.float32()),
+            ("on_screen_s", pa.float64()),
+            ("voice_over_s", pa.float64()),
         ]
     )

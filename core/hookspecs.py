@@ -44,6 +44,16 @@ def register_recognizers(register: Register) -> None:
 
 
 @hookspec
+def register_vads(register: Register) -> None:
+    """Register voice activity detector classes (where is there speech)."""
+
+
+@hookspec
+def register_speaker_embedders(register: Register) -> None:
+    """Register speaker embedding classes (one voice vector per stretch of speech)."""
+
+
+@hookspec
 def register_diarizers(register: Register) -> None:
     """Register speaker diarization classes (who spoke when)."""
 

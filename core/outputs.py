@@ -22,10 +22,19 @@ def write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> Path:
 
 
 def write_manifests(result: "RunResult", out_dir: Path) -> list[Path]:
-    """tracks.jsonl, detections.jsonl and run.json (inputs, counts, timings, skipped photos)."""
+    """tracks.jsonl, detections.jsonl, speech.jsonl (turns with speaker, person and words),
+    av_links.jsonl and run.json (inputs, counts, timings, skipped photos, audio status)."""
     base = {"episode_id": result.episode_id, "run_id": result.run_id}
     tracks = write_jsonl(out_dir / "tracks.jsonl", ({**base, **t.to_dict()} for t in result.tracks))
     dets = write_jsonl(out_dir / "detections.jsonl", ({**base, **d.to_dict()} for d in result.detections))
+    words_by_turn: dict[int, list[dict[str, Any]]] = {}
+    for w in result.words:
+        words_by_turn.setdefault(w.turn_id, []).append({"start": w.start, "end": w.end, "word": w.word, "p": w.probability})
+    speech = write_jsonl(
+        out_dir / "speech.jsonl",
+        ({**base, **seg.to_dict(), "words": words_by_turn.get(seg.turn_id, [])} for seg in result.speech),
+    )
+    links = write_jsonl(out_dir / "av_links.jsonl", ({**base, **a.to_dict()} for a in result.av_links))
     summary = {
         **base,
         "video": str(result.video.path),
@@ -37,8 +46,11 @@ def write_manifests(result: "RunResult", out_dir: Path) -> list[Path]:
         "tracks": len(result.tracks),
         "detections": len(result.detections),
         "skipped_facebank_photos": result.skipped_photos,
+        "audio": result.audio_status,
+        "speech_turns": len(result.speech),
+        "speakers": sorted({seg.speaker for seg in result.speech}),
         "timings_s": {k: round(v, 3) for k, v in result.timings.items()},
     }
     run = out_dir / "run.json"
     run.write_text(json.dumps(summary, indent=2) + "\n")
-    return [tracks, dets, run]
+    return [tracks, dets, speech, links, run]

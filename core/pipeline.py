@@ -16,18 +16,21 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import supervision as sv
 
+from screenalytics.audio import Audio, load_audio
 from screenalytics.config import Settings
-from screenalytics.data import Assignment, Detection, FaceEmbedding, ScreenTime, Track
+from screenalytics.data import Assignment, AVLink, Detection, FaceEmbedding, ScreenTime, SpeechSegment, Track, TranscriptWord
 from screenalytics.decode import VideoInfo, iter_frames, probe, sample_period
 from screenalytics.errors import ScreenalyticsError
 from screenalytics.facebank import Facebank, enrol
 from screenalytics.faces import LANDMARKS
+from screenalytics.fusion import add_speaking_time, attribute_turns, link_speakers
 from screenalytics.identify import Segment, Window, cluster_unknowns, confidence, decide_track, normalise, pooled
 from screenalytics.model_registry import ModelStore
 from screenalytics.plugin_manager import call_event, get_implementation
-from screenalytics.quality import assess
-from screenalytics.screentime import visual_screen_time
+from screenalytics.quality import assess, mouth_motion
+from screenalytics.screentime import VisualSample, visual_screen_time
 from screenalytics.shots import CutDetector
+from screenalytics.voicebank import Voicebank, enrol_voices, identify_speakers, speaker_embeddings
 
 if TYPE_CHECKING:  # pragma: no cover
     from screenalytics.stores import ResultStore
@@ -61,6 +64,10 @@ class RunResult:
     frames_analysed: int
     timings: dict[str, float] = field(default_factory=dict)
     context: RunContext | None = None
+    audio_status: str = "not run"  # "ok", "disabled", "skipped: ..."
+    speech: list[SpeechSegment] = field(default_factory=list)
+    words: list[TranscriptWord] = field(default_factory=list)
+    av_links: list[AVLink] = field(default_factory=list)
 
 
 class _Timer:
@@ -102,8 +109,15 @@ class Pipeline:
         self.tracker_cls = get_implementation("tracker", settings.tracking.tracker)
         self.recognizer_cls = get_implementation("recognizer", settings.recognition.recognizer)
         self.exporter_classes = [get_implementation("exporter", n) for n in settings.screen_time.exporters]
+        if settings.audio.enabled:
+            self.vad_cls = get_implementation("vad", settings.vad.vad)
+            self.embedder_cls = get_implementation("speaker_embedder", settings.speaker_embedding.embedder)
+            self.diarizer_cls = get_implementation("diarizer", settings.diarization.diarizer)
+            if settings.transcription.enabled:
+                self.transcriber_cls = get_implementation("transcriber", settings.transcription.transcriber)
         self._detector: Any = None
         self._recognizer: Any = None
+        self._audio_models: dict[str, Any] = {}
 
     @property
     def detector(self) -> Any:
@@ -117,8 +131,29 @@ class Pipeline:
             self._recognizer = self.recognizer_cls(self.settings, self.models)
         return self._recognizer
 
+    def audio_model(self, stage: str) -> Any:
+        """The VAD, speaker embedder, diarizer or transcriber, loaded on first use."""
+        if stage not in self._audio_models:
+            if stage == "diarizer":
+                model = self.diarizer_cls(self.settings, self.models, embedder=self.audio_model("speaker_embedder"))
+            else:
+                cls = {"vad": self.vad_cls, "speaker_embedder": self.embedder_cls, "transcriber": self.transcriber_cls}[stage]
+                model = cls(self.settings, self.models)
+            self._audio_models[stage] = model
+        return self._audio_models[stage]
+
     def enrol(self, facebank: Path) -> Facebank:
         return enrol(Path(facebank), self.detector, self.recognizer, self.settings.facebank)
+
+    def enrol_voices(self, voicebank: Path) -> Voicebank:
+        """Cast voices from ``DIR/<person_id>/*.wav`` (any audio or video file PyAV reads)."""
+        return enrol_voices(
+            Path(voicebank),
+            self.audio_model("vad"),
+            self.audio_model("speaker_embedder"),
+            self.settings.audio.sample_rate,
+            self.settings.voicebank,
+        )
 
     # ------------------------------------------------------------------------------------
     def analyse(
@@ -127,11 +162,14 @@ class Pipeline:
         facebank: Path | str | Facebank,
         episode_id: str | None = None,
         progress: Progress | None = None,
+        voicebank: Path | str | Voicebank | None = None,
+        num_speakers: int | None = None,
     ) -> RunResult:
         """Compute the run's results (nothing is written)."""
         video = Path(video)
         info = probe(video)
         bank = facebank if isinstance(facebank, Facebank) else self.enrol(Path(facebank))
+        voices = voicebank if voicebank is None or isinstance(voicebank, Voicebank) else self.enrol_voices(Path(voicebank))
         ctx = RunContext(self.settings, info, episode_id or episode_id_for(video), uuid.uuid4().hex[:12], bank)
         call_event("run_started", context=ctx)
         timer = _Timer()
@@ -143,12 +181,11 @@ class Pipeline:
         call_event("stage_completed", stage="tracks", result=tracks, context=ctx)
         call_event("stage_completed", stage="assignments", result=assignments, context=ctx)
         screen_time = visual_screen_time(samples, people=bank.person_ids)
-        call_event("stage_completed", stage="screen_time", result=screen_time, context=ctx)
         facebank_rows = [
             FaceEmbedding("facebank", bank.person_ids[int(o)], src, self.recognizer.model_name, v.tolist())
             for v, o, src in zip(bank.gallery.vectors, bank.gallery.owners, bank.sources)
         ]
-        return RunResult(
+        result = RunResult(
             ctx.episode_id,
             ctx.run_id,
             info,
@@ -163,6 +200,67 @@ class Pipeline:
             dict(timer.totals),
             ctx,
         )
+        self._listen(result, samples, voices, num_speakers, timer)
+        result.timings = dict(timer.totals)
+        call_event("stage_completed", stage="screen_time", result=result.screen_time, context=ctx)
+        return result
+
+    # ------------------------------------------------------------------------------------
+    def _listen(
+        self, result: RunResult, samples: list[VisualSample], voices: Voicebank | None, num_speakers: int | None, timer: _Timer
+    ) -> None:
+        """Audio stages and fusion: who speaks when, tied to the people on screen."""
+        s = self.settings
+        if not s.audio.enabled:
+            result.audio_status = "disabled"
+            return
+        audio = load_audio(result.video.path, s.audio.sample_rate)
+        if audio is None or audio.duration_s < 0.5:
+            result.audio_status = "skipped: the video has no audio track"
+            return
+        ctx = result.context
+        t0 = time.perf_counter()
+        regions = self.audio_model("vad").detect(audio)
+        t0 = timer.add("vad", t0)
+        diarization = self.audio_model("diarizer").diarize(audio, num_speakers)
+        t0 = timer.add("diarize", t0)
+        embedder = self.audio_model("speaker_embedder")
+        speaker_vectors = speaker_embeddings(audio, diarization, embedder)
+        voice_ids = identify_speakers(speaker_vectors, voices, s.voicebank) if voices else {}
+        t0 = timer.add("voices", t0)
+        links = link_speakers(diarization.turns, samples, voice_ids, s.fusion)
+        speech, av_links = attribute_turns(diarization.turns, links, samples)
+        result.screen_time = add_speaking_time(result.screen_time, diarization.turns, links, samples)
+        t0 = timer.add("fusion", t0)
+        if s.transcription.enabled:
+            result.words = self._transcribe(audio, regions, speech)
+            timer.add("transcribe", t0)
+        result.speech, result.av_links = speech, av_links
+        model = getattr(embedder, "name", "voice")
+        result.embeddings += [
+            FaceEmbedding("speaker", label, "diarization", model, vec.tolist()) for label, vec in speaker_vectors.items()
+        ]
+        if voices:
+            result.embeddings += [
+                FaceEmbedding("voicebank", voices.person_ids[int(o)], src, model, v.tolist())
+                for v, o, src in zip(voices.vectors, voices.owners, voices.sources)
+            ]
+        result.audio_status = "ok"
+        call_event("stage_completed", stage="speech", result=speech, context=ctx)
+        call_event("stage_completed", stage="av_links", result=av_links, context=ctx)
+
+    def _transcribe(self, audio: Audio, regions: list[tuple[float, float]], speech: list[SpeechSegment]) -> list[TranscriptWord]:
+        """Words from speech regions only, each given to the turn its middle falls in."""
+        words = self.audio_model("transcriber").transcribe(audio, regions)
+        out = []
+        for w in words:
+            mid = (w.start + w.end) / 2
+            inside = [seg for seg in speech if seg.start <= mid < seg.end]
+            turn = min(inside, key=lambda seg: seg.end - seg.start) if inside else None
+            if turn is not None:
+                turn.text = (turn.text + w.text).strip() if turn.text else w.text.strip()
+            out.append(TranscriptWord(turn.turn_id if turn else -1, float(w.start), float(w.end), w.text.strip(), w.probability))
+        return out
 
     # ------------------------------------------------------------------------------------
     def _track_and_embed(
@@ -183,6 +281,7 @@ class Pipeline:
         heaps: dict[tuple[int, int], list[tuple[tuple[bool, float], int, _Sample]]] = defaultdict(list)
         tie = itertools.count()
         window_vectors: dict[tuple[int, int], tuple[np.ndarray, np.ndarray, bool]] = {}
+        last_crop: dict[int, np.ndarray] = {}
 
         def flush(before_window: float) -> None:
             keys = [key for key in heaps if key[1] < before_window]
@@ -244,6 +343,8 @@ class Pipeline:
                         float(d["quality"][i]),
                     )
                 )
+                records[-1].mouth_motion = mouth_motion(last_crop.get(gid), d["crop"][i])
+                last_crop[gid] = d["crop"][i]
                 smp = _Sample(float(d["quality"][i]), bool(d["passed"][i]), t, d["crop"][i])
                 heap = heaps[(gid, int(t // window_s))]
                 item = (smp.key(), next(tie), smp)
@@ -286,7 +387,7 @@ class Pipeline:
         ctx: RunContext,
         records: list[Detection],
         window_vectors: dict[tuple[int, int], tuple[np.ndarray, np.ndarray, bool]],
-    ) -> tuple[list[Track], list[Assignment], list[FaceEmbedding], list[tuple[str, float, float, float]]]:
+    ) -> tuple[list[Track], list[Assignment], list[FaceEmbedding], list[VisualSample]]:
         s = self.settings
         idc = s.identification
         window_s = s.recognition.window_s
@@ -337,7 +438,7 @@ class Pipeline:
         unknown_names, unknown_conf = self._name_unknowns(track_segments)
         tracks: list[Track] = []
         assignments: list[Assignment] = []
-        samples: list[tuple[str, float, float, float]] = []
+        samples: list[VisualSample] = []
         for tid, segs in track_segments.items():
             rs = by_track[tid]
             seg_of_window = {w.index: seg for seg in segs for w in seg.windows}
@@ -367,7 +468,7 @@ class Pipeline:
                 seg = seg_of_window[int(r.t // window_s)]
                 if seg.person_id is None:
                     continue
-                samples.append((seg.person_id, r.t, r.duration, seg.confidence))
+                samples.append(VisualSample(seg.person_id, tid, r.t, r.duration, seg.confidence, r.mouth_motion))
                 time_by_person[seg.person_id] += r.duration
             main = max(time_by_person, key=time_by_person.get) if time_by_person else None  # type: ignore[arg-type]
             tracks.append(
@@ -436,6 +537,9 @@ def store_tables(result: RunResult) -> dict[str, Any]:
         "embeddings": FaceEmbedding.to_table(result.embeddings, **key),
         "assignments": Assignment.to_table(result.assignments, **key),
         "screen_time": ScreenTime.to_table(result.screen_time, **key),
+        "speech_segments": SpeechSegment.to_table(result.speech, **key),
+        "transcripts": TranscriptWord.to_table(result.words, **key),
+        "av_links": AVLink.to_table(result.av_links, **key),
     }
 
 
@@ -447,12 +551,16 @@ def run_episode(
     episode_id: str | None = None,
     progress: Progress | None = None,
     store: "ResultStore | None" = None,
+    voicebank: Path | str | Voicebank | None = None,
+    num_speakers: int | None = None,
 ) -> tuple[RunResult, list[Path]]:
     """Analyse, store (replacing the episode's earlier rows), then write manifests and exports."""
     from screenalytics.outputs import write_manifests
     from screenalytics.stores import ResultStore
 
-    result = pipeline.analyse(video, facebank, episode_id=episode_id, progress=progress)
+    result = pipeline.analyse(
+        video, facebank, episode_id=episode_id, progress=progress, voicebank=voicebank, num_speakers=num_speakers
+    )
     store = store or ResultStore(pipeline.settings.storage_uri())
     store.save_run(result.episode_id, result.run_id, store_tables(result))
     out = Path(out_dir)

@@ -36,3 +36,19 @@ def assess(score: float, box: np.ndarray, landmarks: np.ndarray, crop_bgr: np.nd
     w_sharp = min(1.0, sharp / max(2.0 * cfg.min_sharpness, 1e-6))
     w_yaw = max(0.05, 1.0 - yaw / max(2.0 * cfg.max_yaw, 1e-6))
     return passes, float(score * w_size * w_sharp * w_yaw)
+
+
+# In the 112x112 ArcFace-aligned crop the mouth corners sit near (41, 92) and (71, 92).
+MOUTH = (slice(80, 108), slice(30, 82))
+UPPER = (slice(30, 62), slice(24, 88))
+
+
+def mouth_motion(previous: np.ndarray | None, current: np.ndarray) -> float:
+    """Grey-level change of the mouth region between two aligned crops of one track, minus the
+    change of the eye region (so camera motion and lighting shifts do not read as talking)."""
+    if previous is None:
+        return 0.0
+    a = cv2.cvtColor(previous, cv2.COLOR_BGR2GRAY).astype(np.float32)
+    b = cv2.cvtColor(current, cv2.COLOR_BGR2GRAY).astype(np.float32)
+    diff = np.abs(a - b)
+    return max(0.0, float(diff[MOUTH].mean() - diff[UPPER].mean()))

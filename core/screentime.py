@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from screenalytics.data import ScreenTime
 
@@ -12,41 +13,75 @@ SCREEN_TIME_FIELDS = ["person_id", "visual_s", "speaking_s", "both_s", "confiden
 
 def union_length(intervals: Iterable[tuple[float, float]]) -> float:
     """Total length covered by possibly overlapping [start, end) intervals."""
-    total, cur_s, cur_e = 0.0, None, None
-    for s, e in sorted(i for i in intervals if i[1] > i[0]):
-        if cur_e is None or s > cur_e:
-            if cur_e is not None:
-                total += cur_e - cur_s  # type: ignore[operator]
-            cur_s, cur_e = s, e
-        else:
-            cur_e = max(cur_e, e)
-    if cur_e is not None:
-        total += cur_e - cur_s  # type: ignore[operator]
-    return total
+    return float(sum(e - s for s, e in merged(intervals)))
 
 
-def visual_screen_time(samples: Iterable[tuple[str, float, float, float]], people: Iterable[str] = ()) -> list[ScreenTime]:
-    """From (person_id, t, duration, confidence) samples: per-person seconds and a confidence.
+@dataclass(frozen=True)
+class VisualSample:
+    """One identified face sample: who, which track, when, for how long, how sure."""
 
-    Two tracks of one person seen in the same frame count once; confidence is the mean sample
-    confidence weighted by time. Listed ``people`` appear even with zero seconds.
+    person_id: str
+    track_id: int
+    t: float
+    duration: float
+    confidence: float
+    mouth_motion: float = 0.0
+
+
+def visual_screen_time(samples: Iterable[VisualSample], people: Iterable[str] = ()) -> list[ScreenTime]:
+    """Per-person visual seconds and a time-weighted confidence.
+
+    Two tracks of one person seen in the same frame count once. Listed ``people`` appear even
+    with zero seconds.
     """
     intervals: dict[str, list[tuple[float, float]]] = defaultdict(list)
     weight: dict[str, float] = defaultdict(float)
     conf: dict[str, float] = defaultdict(float)
-    for person, t, dur, c in samples:
-        intervals[person].append((t, t + dur))
-        weight[person] += dur
-        conf[person] += dur * c
+    for smp in samples:
+        intervals[smp.person_id].append((smp.t, smp.t + smp.duration))
+        weight[smp.person_id] += smp.duration
+        conf[smp.person_id] += smp.duration * smp.confidence
     rows = []
     for person in dict.fromkeys([*people, *intervals]):
         visual = union_length(intervals.get(person, []))
         confidence = conf[person] / weight[person] if weight.get(person) else 0.0
         rows.append(ScreenTime(person_id=person, visual_s=visual, confidence=confidence))
-    return sorted(rows, key=lambda r: (-r.visual_s, r.person_id))
+    return sort_rows(rows)
+
+
+def sort_rows(rows: list[ScreenTime]) -> list[ScreenTime]:
+    """Most visible first, then most heard, then by id."""
+    return sorted(rows, key=lambda r: (-r.visual_s, -r.speaking_s, r.person_id))
 
 
 def screen_time_row(row: ScreenTime) -> dict[str, object]:
     """The exported form of a row: contract fields, rounded to milliseconds."""
     d = {k: getattr(row, k) for k in SCREEN_TIME_FIELDS}
     return {k: round(v, 3) if isinstance(v, float) else v for k, v in d.items()}
+
+
+def merged(intervals: Iterable[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Sorted, non-overlapping union of [start, end) intervals."""
+    out: list[tuple[float, float]] = []
+    for s, e in sorted(i for i in intervals if i[1] > i[0]):
+        if out and s <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], e))
+        else:
+            out.append((s, e))
+    return out
+
+
+def intersection_length(a: Iterable[tuple[float, float]], b: Iterable[tuple[float, float]]) -> float:
+    """Seconds covered by both interval sets (each may overlap itself)."""
+    x, y = merged(a), merged(b)
+    i = j = 0
+    total = 0.0
+    while i < len(x) and j < len(y):
+        lo, hi = max(x[i][0], y[j][0]), min(x[i][1], y[j][1])
+        if hi > lo:
+            total += hi - lo
+        if x[i][1] < y[j][1]:
+            i += 1
+        else:
+            j += 1
+    return total

@@ -7,7 +7,16 @@ from typing import Any
 import lancedb
 import pyarrow as pa
 
-from screenalytics.data import Assignment, Detection, FaceEmbedding, ScreenTime, Track
+from screenalytics.data import (
+    Assignment,
+    AVLink,
+    Detection,
+    FaceEmbedding,
+    ScreenTime,
+    SpeechSegment,
+    Track,
+    TranscriptWord,
+)
 from screenalytics.errors import ScreenalyticsError
 
 TABLES: dict[str, Any] = {
@@ -16,6 +25,9 @@ TABLES: dict[str, Any] = {
     "embeddings": FaceEmbedding,
     "assignments": Assignment,
     "screen_time": ScreenTime,
+    "speech_segments": SpeechSegment,
+    "transcripts": TranscriptWord,
+    "av_links": AVLink,
 }
 
 
@@ -36,9 +48,14 @@ class ResultStore:
     def _table(self, name: str) -> Any:
         if name not in TABLES:
             raise KeyError(name)
-        if name in self.db.list_tables().tables:
-            return self.db.open_table(name)
-        return self.db.create_table(name, schema=TABLES[name].schema)
+        schema = TABLES[name].schema
+        if name not in self.db.list_tables().tables:
+            return self.db.create_table(name, schema=schema)
+        table = self.db.open_table(name)
+        missing = [f for f in schema if f.name not in table.schema.names]
+        if missing:  # a table written by an older version: add the new columns (empty for old rows)
+            table.add_columns(missing)
+        return table
 
     def save_run(self, episode_id: str, run_id: str, tables: dict[str, pa.Table]) -> None:
         """Add the new run's rows, then drop the episode's older rows.

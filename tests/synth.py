@@ -91,3 +91,30 @@ def write_audio_only(path: Path, seconds: float = 1.0, sample_rate: int = 16000)
             out.mux(pkt)
         for pkt in aus.encode():
             out.mux(pkt)
+
+
+def write_wav(path: Path, samples: np.ndarray, sample_rate: int = 16000) -> None:
+    """16-bit PCM mono WAV (for voice bank clips cut from the shared recordings)."""
+    with av.open(str(path), "w", format="wav") as out:
+        stream = out.add_stream("pcm_s16le", rate=sample_rate)
+        stream.layout = "mono"
+        frame = av.AudioFrame.from_ndarray(
+            (np.clip(samples, -1, 1) * 32767).astype(np.int16)[None, :], format="s16", layout="mono"
+        )
+        frame.sample_rate = sample_rate
+        frame.pts = 0
+        frame.time_base = Fraction(1, sample_rate)
+        for pkt in stream.encode(frame):
+            out.mux(pkt)
+        for pkt in stream.encode():
+            out.mux(pkt)
+
+
+def read_rttm(path: Path, file_id: str | None = None) -> list[tuple[float, float, str]]:
+    """(start, end, speaker) turns of an RTTM file, for one file id or all."""
+    turns = []
+    for line in Path(path).read_text().splitlines():
+        p = line.split()
+        if p and p[0] == "SPEAKER" and (file_id is None or p[1] == file_id):
+            turns.append((float(p[3]), float(p[3]) + float(p[4]), p[7]))
+    return turns

@@ -122,3 +122,30 @@ def test_photos_without_a_face_are_named(inputs, tmp_path):
     assert "wall.png (no face found)" in res.output
     assert "blank.png (not a readable image)" in res.output
     assert json.loads((tmp_path / "o" / "screen_time.json").read_text())[0]["person_id"] == "obama"
+
+
+def test_a_video_without_audio_reports_the_audio_stages_as_skipped(inputs, tmp_path):
+    bank = make_facebank(tmp_path / "fb", {"obama": ["obama2.jpg"]})
+    out = tmp_path / "o"
+    res = CliRunner().invoke(cli, ["run", str(inputs["video"]), "--facebank", str(bank), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "audio stages skipped: the video has no audio track" in res.output
+    row = json.loads((out / "screen_time.json").read_text())[0]
+    assert row["visual_s"] > 0.5 and row["speaking_s"] == 0 and row["both_s"] == 0
+    assert json.loads((out / "run.json").read_text())["audio"].startswith("skipped")
+
+
+def test_a_bad_voicebank_fails_before_anything_is_written(inputs, stored):
+    store_dir, out, snapshot = stored
+    res = invoke(
+        str(inputs["video"]),
+        "--facebank",
+        str(inputs["facebank"]),
+        "--voicebank",
+        str(inputs["empty"]),
+        "--out",
+        str(out),
+        env={"SCREENALYTICS_STORAGE__URI": str(store_dir)},
+    )
+    assert res.exit_code == 1 and "voice bank" in res.output and "empty" in res.output
+    assert {t: ResultStore(str(store_dir)).read(t, EPISODE).to_pylist() for t in snapshot} == snapshot

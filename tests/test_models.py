@@ -12,14 +12,16 @@ from screenalytics.model_registry import ModelStore
 def test_registry_entries_are_complete():
     store = ModelStore(MODELS)
     for name, spec in store.registry.items():
-        assert spec.stage in {"detector", "recognizer"} and spec.licence and spec.files, name
+        assert spec.stage in {"detector", "recognizer", "vad", "speaker_embedder", "diarizer"} and spec.licence and spec.files, (
+            name
+        )
     assert store.path("yunet-2023mar") == MODELS / "face" / "face_detection_yunet_2023mar.onnx"
 
 
 def test_shared_models_verify():
     res = CliRunner().invoke(cli, ["models", "verify"], env={"SCREENALYTICS_MODELS_DIR": str(MODELS)})
     assert res.exit_code == 0, res.output
-    for name in ("yunet-2023mar", "scrfd-500m", "faceplugin-512d", "mobilefacenet-128d"):
+    for name in ("yunet-2023mar", "scrfd-500m", "faceplugin-512d", "mobilefacenet-128d", "silero-vad", "campplus-192d"):
         assert f"{name}: ok" in res.output
 
 

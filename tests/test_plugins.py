@@ -62,6 +62,16 @@ class Recorder:
 
         name = "echo-transcriber"
 
+    class QuietVAD:
+        """Hears nothing."""
+
+        name = "quiet-vad"
+
+    class FlatEmbedder:
+        """Every voice is the same voice."""
+
+        name = "flat-embedder"
+
     class CountingTracker:
         """Gives each detection its own track (to prove config picks a plugin tracker)."""
 
@@ -120,6 +130,16 @@ class Recorder:
         register(self.NoopRecognizer)
 
     @hookimpl
+    def register_vads(self, register):
+        EXERCISED.add("register_vads")
+        register(self.QuietVAD)
+
+    @hookimpl
+    def register_speaker_embedders(self, register):
+        EXERCISED.add("register_speaker_embedders")
+        register(self.FlatEmbedder)
+
+    @hookimpl
     def register_diarizers(self, register):
         EXERCISED.add("register_diarizers")
         register(self.EchoDiarizer)
@@ -174,6 +194,9 @@ def recorder():
 def test_registration_hooks_feed_each_stage(recorder):
     assert "echo-diarizer" in implementations("diarizer")
     assert "echo-transcriber" in implementations("transcriber")
+    assert "quiet-vad" in implementations("vad") and "silero" in implementations("vad")
+    assert "flat-embedder" in implementations("speaker_embedder") and "campplus" in implementations("speaker_embedder")
+    assert {"pyannote-onnx", "pyannote"} <= set(implementations("diarizer"))
     assert "noop-recognizer" in implementations("recognizer")
     assert implementations("detector")["yunet"].plugin == "screenalytics.plugins.yunet"
     assert get_implementation("tracker", "per-detection") is Recorder.CountingTracker
@@ -201,6 +224,7 @@ def test_events_fire_and_a_plugin_tracker_and_exporter_are_used(recorder, tmp_pa
     kinds = [e for e, _ in recorder.events]
     assert kinds[0] == "run_started" and kinds[-1] == "run_finished"
     assert {s for e, s in recorder.events if e == "stage_completed"} == {"detections", "tracks", "assignments", "screen_time"}
+    assert result.audio_status.startswith("skipped")  # the composed clip has no soundtrack
     # the per-detection tracker gave every detection its own track
     assert len(result.tracks) == len(result.detections) > 5
     assert (tmp_path / "out" / "people.txt").read_text().splitlines()[0] == "obama"

@@ -5,7 +5,7 @@ import pytest
 
 from screenalytics.config import load_settings
 from screenalytics.identify import Gallery, Window, cluster_unknowns, decide_track
-from screenalytics.screentime import union_length, visual_screen_time
+from screenalytics.screentime import VisualSample, intersection_length, union_length, visual_screen_time
 
 
 def test_union_length():
@@ -15,9 +15,15 @@ def test_union_length():
     assert union_length([(2, 1)]) == 0
 
 
+def test_intersection_length():
+    assert intersection_length([(0, 2), (1, 3)], [(2.5, 5), (0, 0.5)]) == pytest.approx(1.0)
+    assert intersection_length([], [(0, 1)]) == 0
+    assert intersection_length([(0, 10)], [(1, 2), (3, 4), (9, 12)]) == pytest.approx(3.0)
+
+
 def test_two_tracks_of_one_person_in_one_frame_count_once():
-    samples = [("a", t / 10, 0.1, 1.0) for t in range(10)] + [("a", t / 10, 0.1, 0.5) for t in range(5)]
-    samples += [("b", 0.0, 0.1, 0.8)]
+    samples = [VisualSample("a", 1, t / 10, 0.1, 1.0) for t in range(10)]
+    samples += [VisualSample("a", 2, t / 10, 0.1, 0.5) for t in range(5)] + [VisualSample("b", 3, 0.0, 0.1, 0.8)]
     rows = {r.person_id: r for r in visual_screen_time(samples, people=["a", "b", "c"])}
     assert rows["a"].visual_s == pytest.approx(1.0)
     assert rows["a"].confidence == pytest.approx((1.0 * 1.0 + 0.5 * 0.5) / 1.5)

@@ -1,0 +1,99 @@
+"""Diarization with pyannote.audio itself ([pyannote] extra; needs torch).
+
+With ``diarization.pyannote_pipeline`` set (a local pipeline folder, or a hub name plus a token in
+``$HF_TOKEN``) the whole pretrained pyannote pipeline runs. Otherwise pyannote.audio runs the
+local segmentation-3.0 PyTorch weights and Screenalytics' clustering does the rest, so the
+result differs from the ONNX diarizer only in how segmentation is computed.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from screenalytics import hookimpl
+from screenalytics.audio import Audio
+from screenalytics.config import Settings
+from screenalytics.diarization import Diarization, Segmentation, Turn, diarize_segmentation
+from screenalytics.errors import ScreenalyticsError
+from screenalytics.model_registry import ModelStore
+from screenalytics.plugin_manager import get_implementation
+
+INSTALL_HINT = (
+    "the 'pyannote' diarizer needs pyannote.audio and torch: pip install 'screenalytics[pyannote]' "
+    "(see README, 'pyannote.audio diarizer'), or use diarization.diarizer: pyannote-onnx"
+)
+
+
+def _require_pyannote() -> Any:
+    try:
+        import pyannote.audio
+        import torch  # noqa: F401
+    except ImportError as e:
+        raise ScreenalyticsError(f"{INSTALL_HINT} ({e})") from None
+    return pyannote.audio
+
+
+class PyannoteAudioDiarizer:
+    """pyannote.audio (PyTorch): a full pretrained pipeline, or segmentation-3.0 + CAM++ clustering."""
+
+    name = "pyannote"
+
+    def __init__(self, settings: Settings, models: ModelStore, embedder: Any = None) -> None:
+        pa = _require_pyannote()
+        self.cfg = settings.diarization
+        self._pipeline = None
+        self._model = None
+        if self.cfg.pyannote_pipeline:
+            token = os.environ.get(self.cfg.hf_token_env) or None
+            source = self.cfg.pyannote_pipeline
+            if Path(source).expanduser().exists():
+                source = str(Path(source).expanduser())
+            try:
+                self._pipeline = pa.Pipeline.from_pretrained(source, token=token)
+            except Exception as e:  # hub, network and file errors all mean the same to a user
+                raise ScreenalyticsError(f"pyannote could not load the pipeline {source!r}: {e}") from None
+            if self._pipeline is None:
+                raise ScreenalyticsError(f"pyannote could not load the pipeline {source!r} (token in ${self.cfg.hf_token_env}?)")
+            return
+        weights = models.path("pyannote-segmentation-3.0-torch")
+        self._model = pa.Model.from_pretrained(str(weights))
+        self._model.eval()
+        self.embedder = embedder or get_implementation("speaker_embedder", settings.speaker_embedding.embedder)(settings, models)
+
+    @staticmethod
+    def _waveform(audio: Audio) -> dict[str, Any]:
+        import torch
+
+        return {"waveform": torch.from_numpy(audio.samples[None, :].copy()), "sample_rate": audio.sample_rate}
+
+    def segment(self, audio: Audio) -> Segmentation:
+        """Local-speaker activity per window from pyannote.audio's own sliding-window inference."""
+        from pyannote.audio import Inference
+
+        inference = Inference(self._model, window="sliding", duration=10.0, step=self.cfg.step_s, batch_size=self.cfg.batch_size)
+        out = inference(self._waveform(audio))  # (chunks, frames, speakers), powerset already decoded
+        data = np.asarray(out.data, dtype=np.float32)
+        chunks = out.sliding_window
+        starts = np.array([chunks[i].start for i in range(data.shape[0])])
+        rf = self._model.receptive_field
+        return Segmentation(starts, (data > 0.5).astype(np.float32), float(rf.step), float(rf.duration) / 2)
+
+    def diarize(self, audio: Audio, num_speakers: int | None = None) -> Diarization:
+        n = num_speakers or self.cfg.num_speakers
+        if self._pipeline is not None:
+            out = self._pipeline(self._waveform(audio), **({"num_speakers": n} if n else {}))
+            annotation = getattr(out, "speaker_diarization", out)
+            turns = [
+                Turn(float(seg.start), float(seg.end), str(label)) for seg, _, label in annotation.itertracks(yield_label=True)
+            ]
+            return Diarization(sorted(turns, key=lambda t: (t.start, t.speaker)))
+        return diarize_segmentation(self.segment(audio), audio, self.embedder, self.cfg, n)
+
+
+@hookimpl
+def register_diarizers(register):  # type: ignore[no-untyped-def]
+    register(PyannoteAudioDiarizer)

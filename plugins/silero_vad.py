@@ -1,0 +1,92 @@
+"""Silero VAD (MIT) on onnxruntime: speech regions of a soundtrack."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from screenalytics import hookimpl
+from screenalytics.audio import Audio
+from screenalytics.config import Settings
+from screenalytics.model_registry import ModelStore
+from screenalytics.runtime import session
+
+CHUNK = 512  # samples per step at 16 kHz (32 ms)
+CONTEXT = 64  # samples of the previous chunk the v5 model sees
+WARMUP = 32  # chunks (1 s) each parallel stream runs before its own share
+MIN_STREAM_CHUNKS = 940  # ~30 s: shorter files run as one stream
+
+
+class SileroVAD:
+    """Silero VAD v5: speech probability every 32 ms, hysteresis thresholds, min durations."""
+
+    name = "silero"
+
+    def __init__(self, settings: Settings, models: ModelStore) -> None:
+        self.cfg = settings.vad
+        self._sess = session(models.path(self.cfg.model), settings.runtime)
+
+    def probabilities(self, audio: Audio) -> np.ndarray:
+        """Speech probability per 32 ms chunk.
+
+        A long file is cut into parallel streams, each with its own recurrent state, so one model
+        call advances all of them; each stream first runs over the second before its share and
+        discards that, so no stream starts cold.
+        """
+        if audio.sample_rate != 16000:
+            raise ValueError("Silero VAD here expects 16 kHz audio")
+        x = audio.samples
+        n_chunks = max(1, int(np.ceil(len(x) / CHUNK)))
+        streams = max(1, min(self.cfg.streams, n_chunks // MIN_STREAM_CHUNKS))
+        per_stream = int(np.ceil(n_chunks / streams))
+        padded = np.zeros((WARMUP + streams * per_stream) * CHUNK, np.float32)
+        padded[WARMUP * CHUNK : WARMUP * CHUNK + len(x)] = x
+        chunks = padded.reshape(-1, CHUNK)
+        # stream j reads chunks [j*per_stream, (j+1)*per_stream + WARMUP) of the padded file
+        lanes = np.stack([chunks[j * per_stream : (j + 1) * per_stream + WARMUP] for j in range(streams)])
+        state = np.zeros((2, streams, 128), np.float32)
+        context = np.zeros((streams, CONTEXT), np.float32)
+        sr = np.array(16000, dtype=np.int64)
+        probs = np.zeros((streams, per_stream + WARMUP), np.float32)
+        for i in range(per_stream + WARMUP):
+            chunk = lanes[:, i]
+            out, state = self._sess.run(None, {"input": np.concatenate([context, chunk], axis=1), "state": state, "sr": sr})
+            probs[:, i] = out[:, 0]
+            context = chunk[:, -CONTEXT:]
+        return probs[:, WARMUP:].reshape(-1)[:n_chunks]
+
+    def detect(self, audio: Audio) -> list[tuple[float, float]]:
+        """Speech regions (start, end) in seconds."""
+        cfg, step = self.cfg, CHUNK / audio.sample_rate
+        probs = self.probabilities(audio)
+        regions: list[list[float]] = []
+        start: float | None = None
+        silence_from: float | None = None
+        for i, p in enumerate(probs):
+            t = i * step
+            if start is None:
+                if p >= cfg.threshold:
+                    start, silence_from = t, None
+            elif p < cfg.neg_threshold:
+                silence_from = t if silence_from is None else silence_from
+                if t + step - silence_from >= cfg.min_silence_s:
+                    regions.append([start, silence_from])
+                    start, silence_from = None, None
+            elif p >= cfg.threshold:
+                silence_from = None
+        if start is not None:
+            regions.append([start, len(probs) * step])
+        out: list[tuple[float, float]] = []
+        for s, e in regions:
+            if e - s < cfg.min_speech_s:
+                continue
+            s, e = max(0.0, s - cfg.pad_s), min(audio.duration_s, e + cfg.pad_s)
+            if out and s <= out[-1][1]:
+                out[-1] = (out[-1][0], e)
+            else:
+                out.append((s, e))
+        return out
+
+
+@hookimpl
+def register_vads(register):  # type: ignore[no-untyped-def]
+    register(SileroVAD)
