@@ -18,13 +18,17 @@ from screenalytics.errors import ScreenalyticsError
 from screenalytics.model_registry import ModelStore
 from screenalytics.plugin_manager import STAGES, implementations, load_plugins, pm
 
-out_console = Console()
+out_console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
 
 STAGE_SETTING = {
     "detector": lambda s: s.detection.detector,
     "tracker": lambda s: s.tracking.tracker,
     "recognizer": lambda s: s.recognition.recognizer,
+    "vad": lambda s: s.vad.vad,
+    "speaker_embedder": lambda s: s.speaker_embedding.embedder,
+    "diarizer": lambda s: s.diarization.diarizer,
+    "transcriber": lambda s: s.transcription.transcriber,
     "exporter": lambda s: ", ".join(s.screen_time.exporters),
 }
 

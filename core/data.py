@@ -8,6 +8,11 @@ from typing import Any, ClassVar
 import pyarrow as pa
 
 
+def keyed(*fields: tuple[str, pa.DataType]) -> pa.Schema:
+    """A table schema: every stored row carries its episode and the run that wrote it."""
+    return pa.schema([("episode_id", pa.string()), ("run_id", pa.string()), *fields])
+
+
 class Record:
     """Mixin: rows <-> dicts <-> pyarrow tables with the class's schema."""
 
@@ -44,24 +49,20 @@ class Detection(Record):
     quality: float = 0.0
     mouth_motion: float = 0.0  # mean grey-level change of the aligned mouth region since the track's last sample
 
-    schema: ClassVar[pa.Schema] = pa.schema(
-        [
-            ("episode_id", pa.string()),
-            ("run_id", pa.string()),
-            ("frame_index", pa.int64()),
-            ("t", pa.float64()),
-            ("duration", pa.float64()),
-            ("shot_id", pa.int32()),
-            ("x1", pa.float32()),
-            ("y1", pa.float32()),
-            ("x2", pa.float32()),
-            ("y2", pa.float32()),
-            ("score", pa.float32()),
-            ("landmarks", pa.list_(pa.float32(), 10)),
-            ("track_id", pa.int64()),
-            ("quality", pa.float32()),
-            ("mouth_motion", pa.float32()),
-        ]
+    schema: ClassVar[pa.Schema] = keyed(
+        ("frame_index", pa.int64()),
+        ("t", pa.float64()),
+        ("duration", pa.float64()),
+        ("shot_id", pa.int32()),
+        ("x1", pa.float32()),
+        ("y1", pa.float32()),
+        ("x2", pa.float32()),
+        ("y2", pa.float32()),
+        ("score", pa.float32()),
+        ("landmarks", pa.list_(pa.float32(), 10)),
+        ("track_id", pa.int64()),
+        ("quality", pa.float32()),
+        ("mouth_motion", pa.float32()),
     )
 
 
@@ -78,19 +79,15 @@ class Track(Record):
     person_id: str | None = None  # the person it is assigned to for most of its time
     confidence: float = 0.0
 
-    schema: ClassVar[pa.Schema] = pa.schema(
-        [
-            ("episode_id", pa.string()),
-            ("run_id", pa.string()),
-            ("track_id", pa.int64()),
-            ("shot_id", pa.int32()),
-            ("start_t", pa.float64()),
-            ("end_t", pa.float64()),
-            ("n_detections", pa.int64()),
-            ("mean_score", pa.float32()),
-            ("person_id", pa.string()),
-            ("confidence", pa.float32()),
-        ]
+    schema: ClassVar[pa.Schema] = keyed(
+        ("track_id", pa.int64()),
+        ("shot_id", pa.int32()),
+        ("start_t", pa.float64()),
+        ("end_t", pa.float64()),
+        ("n_detections", pa.int64()),
+        ("mean_score", pa.float32()),
+        ("person_id", pa.string()),
+        ("confidence", pa.float32()),
     )
 
 
@@ -106,18 +103,14 @@ class FaceEmbedding(Record):
     quality: float = 1.0
     t: float | None = None
 
-    schema: ClassVar[pa.Schema] = pa.schema(
-        [
-            ("episode_id", pa.string()),
-            ("run_id", pa.string()),
-            ("owner", pa.string()),
-            ("owner_id", pa.string()),
-            ("source", pa.string()),
-            ("model", pa.string()),
-            ("vector", pa.list_(pa.float32())),
-            ("quality", pa.float32()),
-            ("t", pa.float64()),
-        ]
+    schema: ClassVar[pa.Schema] = keyed(
+        ("owner", pa.string()),
+        ("owner_id", pa.string()),
+        ("source", pa.string()),
+        ("model", pa.string()),
+        ("vector", pa.list_(pa.float32())),
+        ("quality", pa.float32()),
+        ("t", pa.float64()),
     )
 
 
@@ -135,20 +128,16 @@ class Assignment(Record):
     threshold: float
     locked: bool = False
 
-    schema: ClassVar[pa.Schema] = pa.schema(
-        [
-            ("episode_id", pa.string()),
-            ("run_id", pa.string()),
-            ("track_id", pa.int64()),
-            ("start_t", pa.float64()),
-            ("end_t", pa.float64()),
-            ("person_id", pa.string()),
-            ("score", pa.float32()),
-            ("margin", pa.float32()),
-            ("method", pa.string()),
-            ("threshold", pa.float32()),
-            ("locked", pa.bool_()),
-        ]
+    schema: ClassVar[pa.Schema] = keyed(
+        ("track_id", pa.int64()),
+        ("start_t", pa.float64()),
+        ("end_t", pa.float64()),
+        ("person_id", pa.string()),
+        ("score", pa.float32()),
+        ("margin", pa.float32()),
+        ("method", pa.string()),
+        ("threshold", pa.float32()),
+        ("locked", pa.bool_()),
     )
 
 
@@ -162,16 +151,12 @@ class ScreenTime(Record):
     both_s: float = 0.0
     confidence: float = 0.0
 
-    schema: ClassVar[pa.Schema] = pa.schema(
-        [
-            ("episode_id", pa.string()),
-            ("run_id", pa.string()),
-            ("person_id", pa.string()),
-            ("visual_s", pa.float64()),
-            ("speaking_s", pa.float64()),
-            ("both_s", pa.float64()),
-            ("confidence", pa.float32()),
-        ]
+    schema: ClassVar[pa.Schema] = keyed(
+        ("person_id", pa.string()),
+        ("visual_s", pa.float64()),
+        ("speaking_s", pa.float64()),
+        ("both_s", pa.float64()),
+        ("confidence", pa.float32()),
     )
 
 
@@ -189,20 +174,16 @@ class SpeechSegment(Record):
     overlap: bool  # another speaker talks at the same time somewhere in the turn
     text: str = ""
 
-    schema: ClassVar[pa.Schema] = pa.schema(
-        [
-            ("episode_id", pa.string()),
-            ("run_id", pa.string()),
-            ("turn_id", pa.int64()),
-            ("start", pa.float64()),
-            ("end", pa.float64()),
-            ("speaker", pa.string()),
-            ("person_id", pa.string()),
-            ("method", pa.string()),
-            ("score", pa.float32()),
-            ("overlap", pa.bool_()),
-            ("text", pa.string()),
-        ]
+    schema: ClassVar[pa.Schema] = keyed(
+        ("turn_id", pa.int64()),
+        ("start", pa.float64()),
+        ("end", pa.float64()),
+        ("speaker", pa.string()),
+        ("person_id", pa.string()),
+        ("method", pa.string()),
+        ("score", pa.float32()),
+        ("overlap", pa.bool_()),
+        ("text", pa.string()),
     )
 
 
@@ -216,16 +197,12 @@ class TranscriptWord(Record):
     word: str
     probability: float
 
-    schema: ClassVar[pa.Schema] = pa.schema(
-        [
-            ("episode_id", pa.string()),
-            ("run_id", pa.string()),
-            ("turn_id", pa.int64()),
-            ("start", pa.float64()),
-            ("end", pa.float64()),
-            ("word", pa.string()),
-            ("probability", pa.float32()),
-        ]
+    schema: ClassVar[pa.Schema] = keyed(
+        ("turn_id", pa.int64()),
+        ("start", pa.float64()),
+        ("end", pa.float64()),
+        ("word", pa.string()),
+        ("probability", pa.float32()),
     )
 
 
@@ -244,19 +221,15 @@ class AVLink(Record):
     on_screen_s: float  # part of the turn with the person visible
     voice_over_s: float  # part of the turn with the person off screen
 
-    schema: ClassVar[pa.Schema] = pa.schema(
-        [
-            ("episode_id", pa.string()),
-            ("run_id", pa.string()),
-            ("turn_id", pa.int64()),
-            ("start", pa.float64()),
-            ("end", pa.float64()),
-            ("speaker", pa.string()),
-            ("person_id", pa.string()),
-            ("track_id", pa.int64()),
-            ("method", pa.string()),
-            ("score", pa.float32()),
-            ("on_screen_s", pa.float64()),
-            ("voice_over_s", pa.float64()),
-        ]
+    schema: ClassVar[pa.Schema] = keyed(
+        ("turn_id", pa.int64()),
+        ("start", pa.float64()),
+        ("end", pa.float64()),
+        ("speaker", pa.string()),
+        ("person_id", pa.string()),
+        ("track_id", pa.int64()),
+        ("method", pa.string()),
+        ("score", pa.float32()),
+        ("on_screen_s", pa.float64()),
+        ("voice_over_s", pa.float64()),
     )

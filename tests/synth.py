@@ -64,16 +64,22 @@ def compose(
         for pkt in vs.encode():
             out.mux(pkt)
         if audio is not None:
-            samples = (np.clip(audio, -1, 1) * 32767).astype(np.int16)[None, :]
-            frame = av.AudioFrame.from_ndarray(samples, format="s16", layout="mono")
-            frame.sample_rate = sample_rate
-            frame.time_base = Fraction(1, sample_rate)
-            frame.pts = 0
-            for pkt in aus.encode(frame):
-                out.mux(pkt)
-            for pkt in aus.encode():
-                out.mux(pkt)
+            _encode_mono(out, aus, audio, sample_rate)
     return truth
+
+
+def _encode_mono(
+    out: av.container.OutputContainer, stream: av.audio.stream.AudioStream, samples: np.ndarray, sample_rate: int
+) -> None:
+    """Encode a whole mono float signal as one frame (PyAV re-chunks it for the codec)."""
+    frame = av.AudioFrame.from_ndarray((np.clip(samples, -1, 1) * 32767).astype(np.int16)[None, :], format="s16", layout="mono")
+    frame.sample_rate = sample_rate
+    frame.time_base = Fraction(1, sample_rate)
+    frame.pts = 0
+    for pkt in stream.encode(frame):
+        out.mux(pkt)
+    for pkt in stream.encode():
+        out.mux(pkt)
 
 
 def write_audio_only(path: Path, seconds: float = 1.0, sample_rate: int = 16000) -> None:
@@ -82,15 +88,7 @@ def write_audio_only(path: Path, seconds: float = 1.0, sample_rate: int = 16000)
         aus = out.add_stream("aac", rate=sample_rate)
         aus.layout = "mono"
         t = np.arange(int(seconds * sample_rate)) / sample_rate
-        samples = (0.2 * np.sin(2 * np.pi * 440 * t) * 32767).astype(np.int16)[None, :]
-        frame = av.AudioFrame.from_ndarray(samples, format="s16", layout="mono")
-        frame.sample_rate = sample_rate
-        frame.pts = 0
-        frame.time_base = Fraction(1, sample_rate)
-        for pkt in aus.encode(frame):
-            out.mux(pkt)
-        for pkt in aus.encode():
-            out.mux(pkt)
+        _encode_mono(out, aus, 0.2 * np.sin(2 * np.pi * 440 * t), sample_rate)
 
 
 def write_wav(path: Path, samples: np.ndarray, sample_rate: int = 16000) -> None:
@@ -98,16 +96,7 @@ def write_wav(path: Path, samples: np.ndarray, sample_rate: int = 16000) -> None
     with av.open(str(path), "w", format="wav") as out:
         stream = out.add_stream("pcm_s16le", rate=sample_rate)
         stream.layout = "mono"
-        frame = av.AudioFrame.from_ndarray(
-            (np.clip(samples, -1, 1) * 32767).astype(np.int16)[None, :], format="s16", layout="mono"
-        )
-        frame.sample_rate = sample_rate
-        frame.pts = 0
-        frame.time_base = Fraction(1, sample_rate)
-        for pkt in stream.encode(frame):
-            out.mux(pkt)
-        for pkt in stream.encode():
-            out.mux(pkt)
+        _encode_mono(out, stream, samples, sample_rate)
 
 
 def read_rttm(path: Path, file_id: str | None = None) -> list[tuple[float, float, str]]:

@@ -40,6 +40,8 @@ def test_outputs_follow_the_contract(run):
         lines = (out / name).read_text().splitlines()
         assert lines and all(json.loads(line)["episode_id"] == "short_hamilton_clip" for line in lines)
     assert "lin-manuel-miranda" in proc.stdout  # the printed table
+    for name in ("speech.jsonl", "av_links.jsonl"):
+        assert (out / name).read_text().strip()
 
 
 def test_lin_manuel_leads_and_the_audience_is_unknown(run):
@@ -60,3 +62,24 @@ def test_lin_manuel_leads_and_the_audience_is_unknown(run):
     tracks = [json.loads(line) for line in (out / "tracks.jsonl").read_text().splitlines()]
     last_shot = max(t["shot_id"] for t in tracks)
     assert all(t["person_id"].startswith("unknown_") for t in tracks if t["shot_id"] == last_shot)
+
+
+def test_the_rapper_is_heard_and_seen(run):
+    """The soundtrack is Lin-Manuel's rap: his voice is linked to his face, partly as voice-over
+    (the audience shots), and his mouth moves more than the audience's."""
+    out, _ = run
+    rows = {r["person_id"]: r for r in json.loads((out / "screen_time.json").read_text())}
+    lin = rows["lin-manuel-miranda"]
+    assert lin["speaking_s"] >= 7.0
+    assert 4.0 <= lin["both_s"] <= lin["visual_s"] + 0.05
+    assert all(r["speaking_s"] == 0 for p, r in rows.items() if p.startswith("unknown_"))
+    speech = [json.loads(line) for line in (out / "speech.jsonl").read_text().splitlines()]
+    assert "charter" in " ".join(seg["text"].lower() for seg in speech)  # "...a trading charter"
+    tracks = {t["track_id"]: t["person_id"] for t in map(json.loads, (out / "tracks.jsonl").read_text().splitlines())}
+    motion: dict[str, list[float]] = {}
+    for line in (out / "detections.jsonl").read_text().splitlines():
+        d = json.loads(line)
+        motion.setdefault(tracks[d["track_id"]], []).append(d["mouth_motion"])
+    means = {p: sum(v) / len(v) for p, v in motion.items()}
+    audience = sorted(m for p, m in means.items() if p.startswith("unknown_"))
+    assert means["lin-manuel-miranda"] > 2 * audience[len(audience) // 2]
