@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -161,9 +162,20 @@ def run(
 
 @cli.command("plugins")
 @click.option("--config", type=click.Path(path_type=Path), default=None)
-def plugins_cmd(config: Path | None) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def plugins_cmd(config: Path | None, as_json: bool) -> None:
     """List installed plugins and which implementation each stage will use."""
     settings = _settings(config)
+    if as_json:
+        report = {
+            stage: {
+                "selected": STAGE_SETTING[stage](settings) if stage in STAGE_SETTING else None,
+                "implementations": {n: impl.plugin for n, impl in sorted(implementations(stage).items())},
+            }
+            for stage in STAGES
+        }
+        click.echo(json.dumps(report, indent=2))
+        return
     table = Table(title="Stages")
     for col in ("stage", "implementations", "selected"):
         table.add_column(col)

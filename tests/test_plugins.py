@@ -301,9 +301,20 @@ def test_third_party_plugins_arrive_through_entry_points(tmp_path):
 
 
 def test_plugins_command_lists_stages_and_selection():
+    import json
+
     from screenalytics.cli import cli
 
-    res = CliRunner().invoke(cli, ["plugins"], env={"SCREENALYTICS_DETECTION__DETECTOR": "scrfd"})
+    env = {"SCREENALYTICS_DETECTION__DETECTOR": "scrfd"}
+    res = CliRunner().invoke(cli, ["plugins", "--json"], env=env)
     assert res.exit_code == 0, res.output
-    line = next(line for line in res.output.splitlines() if "detector" in line)
-    assert "scrfd" in line and "yunet" in line and line.rstrip(" │|").endswith("scrfd")
+    report = json.loads(res.output)
+    assert set(report) == set(STAGES)
+    assert report["detector"]["selected"] == "scrfd"
+    assert report["detector"]["implementations"] == {
+        "scrfd": "screenalytics.plugins.scrfd",
+        "yunet": "screenalytics.plugins.yunet",
+    }
+    assert report["diarizer"]["selected"] == "pyannote-onnx"
+    table = CliRunner().invoke(cli, ["plugins"], env=env)
+    assert table.exit_code == 0 and "diarizer" in table.output and "pyannote-onnx" in table.output
