@@ -238,6 +238,58 @@ def models_verify(names: tuple[str, ...], config: Path | None) -> None:
         raise ScreenalyticsError(f"{len(bad)} model(s) failed verification: {', '.join(bad)}")
 
 
+@cli.group()
+def storage() -> None:
+    """The result store and artifacts at storage.uri (a folder or s3://bucket/prefix)."""
+
+
+@storage.command("ls")
+@click.argument("prefix", default="")
+@click.option("--config", type=click.Path(path_type=Path), default=None)
+def storage_ls(prefix: str, config: Path | None) -> None:
+    """List artifact keys under PREFIX (videos/, frames/, manifests/, reports/ ...)."""
+    from screenalytics.stores import open_artifacts
+
+    for key in open_artifacts(_settings(config)).list(prefix):
+        click.echo(key)
+
+
+@storage.command("url")
+@click.argument("key")
+@click.option("--expires", type=click.IntRange(min=1), default=None, help="Seconds [default: storage.presign_expiry_s].")
+@click.option("--config", type=click.Path(path_type=Path), default=None)
+def storage_url(key: str, expires: int | None, config: Path | None) -> None:
+    """Print a signed, short-lived URL for an artifact (a file path for local storage)."""
+    from screenalytics.stores import open_artifacts
+
+    click.echo(open_artifacts(_settings(config)).url(key, expires))
+
+
+@storage.command("lifecycle")
+@click.option("--dry-run", is_flag=True, help="Only list what would be deleted.")
+@click.option("--config", type=click.Path(path_type=Path), default=None)
+def storage_lifecycle(dry_run: bool, config: Path | None) -> None:
+    """Delete artifacts older than storage.lifecycle_days allows, per prefix."""
+    from screenalytics.stores import open_artifacts
+
+    settings = _settings(config)
+    doomed = open_artifacts(settings).apply_lifecycle(settings.storage.lifecycle_days, dry_run=dry_run)
+    for key in doomed:
+        click.echo(("would delete " if dry_run else "deleted ") + key)
+    click.echo(f"{len(doomed)} artifact(s) {'to delete' if dry_run else 'deleted'}")
+
+
+@storage.command("migrate")
+@click.option("--config", type=click.Path(path_type=Path), default=None)
+def storage_migrate(config: Path | None) -> None:
+    """Bring the result tables to the current schema version (idempotent)."""
+    from screenalytics.stores import open_results
+
+    store = open_results(_settings(config))
+    before = store.schema_version()
+    click.echo(f"schema version {before} -> {store.migrate()} at {store.uri}")
+
+
 @cli.command("config")
 @click.option("--config", type=click.Path(path_type=Path), default=None)
 def config_cmd(config: Path | None) -> None:

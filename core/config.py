@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from screenalytics.errors import ConfigError
@@ -171,6 +171,15 @@ class FusionConfig(Section):
 
 class StorageConfig(Section):
     uri: str | None = None
+    endpoint_url: str | None = None
+    region: str
+    access_key_id: str | None = None
+    secret_access_key: SecretStr | None = None
+    allow_http: bool | None = None
+    timeout_s: float = Field(gt=0)
+    retries: int = Field(ge=0)
+    presign_expiry_s: int = Field(ge=1)
+    lifecycle_days: dict[str, int] = Field(default_factory=dict)
 
 
 class _YamlSource(PydanticBaseSettingsSource):
@@ -228,12 +237,12 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return init_settings, env_settings, _YamlSource(settings_cls, list(cls.yaml_files))
 
-    def storage_uri(self) -> str:
-        """The LanceDB location, defaulting to the user's data directory."""
+    def storage_root(self) -> str:
+        """Where results and artifacts live: a folder or s3://bucket/prefix (default: user data dir)."""
         if self.storage.uri:
             return self.storage.uri
         base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
-        return str(base / "screenalytics" / "lancedb")
+        return str(base / "screenalytics")
 
 
 DEFAULTS_FILE = "defaults.yaml"

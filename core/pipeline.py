@@ -553,15 +553,16 @@ def run_episode(
     store: "ResultStore | None" = None,
     voicebank: Path | str | Voicebank | None = None,
     num_speakers: int | None = None,
+    show: str = "unsorted",
 ) -> tuple[RunResult, list[Path]]:
     """Analyse, store (replacing the episode's earlier rows), then write manifests and exports."""
     from screenalytics.outputs import write_manifests
-    from screenalytics.stores import ResultStore
+    from screenalytics.stores import open_results
 
     result = pipeline.analyse(
         video, facebank, episode_id=episode_id, progress=progress, voicebank=voicebank, num_speakers=num_speakers
     )
-    store = store or ResultStore(pipeline.settings.storage_uri())
+    store = store or open_results(pipeline.settings)
     store.save_run(result.episode_id, result.run_id, store_tables(result))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -569,4 +570,17 @@ def run_episode(
     call_event("run_finished", result=result, context=result.context)
     for cls in pipeline.exporter_classes:
         files += cls().export(result, out)
+    publish(pipeline.settings, result, files, show)
     return result, files
+
+
+def publish(settings: Settings, result: RunResult, files: list[Path], show: str) -> list[str]:
+    """Copy the run's manifests and reports into the artifact store's layout."""
+    from screenalytics.stores.artifacts import manifest_key, open_artifacts, report_key
+
+    store = open_artifacts(settings)
+    keys = []
+    for f in files:
+        key_of = report_key if f.name.startswith("screen_time") else manifest_key
+        keys.append(store.put(key_of(show, result.episode_id, f.name), f))
+    return keys

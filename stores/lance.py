@@ -7,6 +7,7 @@ from typing import Any
 import lancedb
 import pyarrow as pa
 
+from screenalytics.config import Settings
 from screenalytics.data import (
     Assignment,
     AVLink,
@@ -17,7 +18,10 @@ from screenalytics.data import (
     Track,
     TranscriptWord,
 )
-from screenalytics.errors import ScreenalyticsError
+from screenalytics.stores.location import DB_DIR, explain, location
+
+SCHEMA_VERSION = 2  # 1: vision tables; 2: mouth_motion, speech_segments, transcripts, av_links
+META = "_meta"
 
 TABLES: dict[str, Any] = {
     "detections": Detection,
@@ -42,15 +46,38 @@ class ResultStore:
         self.uri = uri
         try:
             self.db = lancedb.connect(uri, storage_options=storage_options)
+            self._names = set(self.db.list_tables().tables)
         except Exception as e:  # lancedb raises several types for a bad location
-            raise ScreenalyticsError(f"cannot open the result store at {uri}: {e}") from None
+            raise explain(e, uri) from None
+
+    def schema_version(self) -> int:
+        """The version the store's tables were last migrated to (0: a new or pre-versioning store)."""
+        if META not in self._names:
+            return 0
+        rows = self.db.open_table(META).to_arrow().to_pylist()
+        return max((int(r["schema_version"]) for r in rows), default=0)
+
+    def migrate(self) -> int:
+        """Bring every table to the current schema (new columns are added empty); idempotent."""
+        for name in TABLES:
+            self._table(name)
+        if self.schema_version() < SCHEMA_VERSION:
+            row = pa.table({"schema_version": [SCHEMA_VERSION]})
+            if META in self._names:
+                self.db.open_table(META).add(row)
+            else:
+                self.db.create_table(META, row)
+                self._names.add(META)
+        return SCHEMA_VERSION
 
     def _table(self, name: str) -> Any:
         if name not in TABLES:
             raise KeyError(name)
         schema = TABLES[name].schema
-        if name not in self.db.list_tables().tables:
-            return self.db.create_table(name, schema=schema)
+        if name not in self._names:
+            table = self.db.create_table(name, schema=schema)
+            self._names.add(name)
+            return table
         table = self.db.open_table(name)
         missing = [f for f in schema if f.name not in table.schema.names]
         if missing:  # a table written by an older version: add the new columns (empty for old rows)
@@ -63,10 +90,14 @@ class ResultStore:
         New rows land before old ones go, so a failure part-way never leaves an episode with
         fewer rows than before; a retry cleans up whatever the failed attempt left.
         """
-        for name, table in tables.items():
-            self._table(name).add(table)
-        for name in tables:
-            self._table(name).delete(f"episode_id = {_quote(episode_id)} AND run_id != {_quote(run_id)}")
+        try:
+            self.migrate()
+            for name, table in tables.items():
+                self._table(name).add(table)
+            for name in tables:
+                self._table(name).delete(f"episode_id = {_quote(episode_id)} AND run_id != {_quote(run_id)}")
+        except Exception as e:
+            raise explain(e, self.uri) from None
 
     def read(self, name: str, episode_id: str | None = None) -> pa.Table:
         table = self._table(name)
@@ -77,3 +108,9 @@ class ResultStore:
     def count(self, name: str, episode_id: str | None = None) -> int:
         table = self._table(name)
         return int(table.count_rows(f"episode_id = {_quote(episode_id)}" if episode_id else None))
+
+
+def open_results(settings: Settings) -> ResultStore:
+    """The result database under the configured storage location (<root>/lancedb)."""
+    loc = location(settings.storage, settings.storage_root())
+    return ResultStore(loc.child(DB_DIR), loc.lance_options())

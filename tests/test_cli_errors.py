@@ -11,7 +11,8 @@ from click.testing import CliRunner
 
 from conftest import FACES, VIDEO, make_facebank
 from screenalytics.cli import cli
-from screenalytics.stores import ResultStore
+from screenalytics.config import load_settings
+from screenalytics.stores import open_results
 from synth import ShotSpec, compose, write_audio_only
 
 EPISODE = "ep1"
@@ -91,7 +92,7 @@ def stored(inputs, tmp_path_factory):
         env=env,
     )
     assert res.exit_code == 0, res.output
-    store = ResultStore(str(store_dir))
+    store = open_results(load_settings(storage={"uri": str(store_dir)}))
     snapshot = {t: store.read(t, EPISODE).to_pylist() for t in ("detections", "tracks", "screen_time")}
     assert snapshot["screen_time"][0]["visual_s"] > 0.5
     return store_dir, out, snapshot
@@ -108,7 +109,7 @@ def test_bad_input_fails_clearly_and_keeps_stored_data(case, inputs, stored):
     assert phrase in message, message
     assert "Traceback" not in message
     assert len(message.splitlines()) == 1, message
-    store = ResultStore(str(store_dir))
+    store = open_results(load_settings(storage={"uri": str(store_dir)}))
     assert {t: store.read(t, EPISODE).to_pylist() for t in snapshot} == snapshot
     assert (out / "screen_time.json").read_text() == before
 
@@ -148,4 +149,6 @@ def test_a_bad_voicebank_fails_before_anything_is_written(inputs, stored):
         env={"SCREENALYTICS_STORAGE__URI": str(store_dir)},
     )
     assert res.exit_code == 1 and "voice bank" in res.output and "empty" in res.output
-    assert {t: ResultStore(str(store_dir)).read(t, EPISODE).to_pylist() for t in snapshot} == snapshot
+    assert {
+        t: open_results(load_settings(storage={"uri": str(store_dir)})).read(t, EPISODE).to_pylist() for t in snapshot
+    } == snapshot

@@ -52,4 +52,4 @@ def test_missing_config_file(tmp_path):
 def test_storage_uri_defaults_to_the_user_data_dir(monkeypatch, tmp_path):
     monkeypatch.delenv("SCREENALYTICS_STORAGE__URI")
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
-    assert load_settings().storage_uri() == str(tmp_path / "screenalytics" / "lancedb")
+    assert load_settings().storage_root() == str(tmp_path / "screenalytics")

@@ -4,9 +4,10 @@ import pytest
 import yaml
 
 from conftest import FACES, make_facebank
+from screenalytics.config import load_settings
 from screenalytics.errors import InputError
 from screenalytics.pipeline import run_episode
-from screenalytics.stores import ResultStore
+from screenalytics.stores import open_results
 from synth import ShotSpec, compose
 
 TABLES = ("detections", "tracks", "embeddings", "assignments", "screen_time")
@@ -16,7 +17,7 @@ def test_rerun_replaces_rows(pipeline, tmp_path, _isolated_store):
     video = tmp_path / "v.mp4"
     compose(video, [ShotSpec(FACES / "obama.jpg", 1.0, ["obama"])])
     bank = make_facebank(tmp_path / "fb", {"obama": ["obama2.jpg"], "biden": ["biden2.jpg"]})
-    store = ResultStore(str(_isolated_store))
+    store = open_results(load_settings(storage={"uri": str(_isolated_store)}))
     run_episode(pipeline, video, bank, tmp_path / "o1", episode_id="e1", store=store)
     run_episode(pipeline, video, bank, tmp_path / "o2", episode_id="e2", store=store)
     counts = {t: store.count(t, "e1") for t in TABLES}

@@ -1,0 +1,134 @@
+"""Artifacts (videos, audio, frames, chips, manifests, reports, facebank photos) through fsspec,
+under one layout, on a local folder or S3, with signed short-lived URLs for media."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from screenalytics.config import Settings
+from screenalytics.stores.location import Location, StorageError, explain, location
+
+
+# The layout (keys are relative to the storage root).
+def video_key(show: str, episode: str) -> str:
+    return f"videos/{show}/{episode}/episode.mp4"
+
+
+def audio_key(show: str, episode: str) -> str:
+    return f"audio/{show}/{episode}/episode.wav"
+
+
+def frame_key(show: str, episode: str, shot_id: int, t: float) -> str:
+    return f"frames/{show}/{episode}/{shot_id}/{t:.3f}.jpg"
+
+
+def chip_key(show: str, episode: str, track_id: int, n: int) -> str:
+    return f"chips/{show}/{episode}/{track_id}/{n}.jpg"
+
+
+def facebank_key(person_id: str, digest: str) -> str:
+    return f"facebank/{person_id}/{digest}.jpg"
+
+
+def manifest_key(show: str, episode: str, name: str) -> str:
+    return f"manifests/{show}/{episode}/{name}"
+
+
+def report_key(show: str, episode: str, name: str) -> str:
+    return f"reports/{show}/{episode}/{name}"
+
+
+def _safe(key: str) -> str:
+    parts = key.split("/")
+    if key.startswith("/") or any(p in ("", ".", "..") for p in parts):
+        raise ValueError(f"not a valid artifact key: {key!r}")
+    return key
+
+
+@dataclass
+class ArtifactStore:
+    loc: Location
+    fs: Any
+    base: str
+
+    def path(self, key: str) -> str:
+        return f"{self.base}/{_safe(key)}"
+
+    def put(self, key: str, data: bytes | Path) -> str:
+        path = self.path(key)
+        try:
+            if isinstance(data, Path):
+                self.fs.put_file(str(data), path)
+            else:
+                self.fs.pipe_file(path, data)
+        except Exception as e:
+            raise explain(e, self.loc.root) from None
+        return key
+
+    def get(self, key: str) -> bytes:
+        path = self.path(key)
+        try:
+            return self.fs.cat_file(path)
+        except FileNotFoundError:
+            raise StorageError(f"no artifact {key!r} in {self.loc.root}") from None
+        except Exception as e:
+            raise explain(e, self.loc.root) from None
+
+    def exists(self, key: str) -> bool:
+        path = self.path(key)
+        try:
+            return bool(self.fs.exists(path))
+        except Exception as e:
+            raise explain(e, self.loc.root) from None
+
+    def list(self, prefix: str = "") -> list[str]:
+        root = self.path(prefix.rstrip("/")) if prefix else self.base
+        try:
+            found = self.fs.find(root)
+        except FileNotFoundError:
+            return []
+        except Exception as e:
+            raise explain(e, self.loc.root) from None
+        return sorted(p[len(self.base) + 1 :] for p in found)
+
+    def delete(self, key: str) -> None:
+        path = self.path(key)
+        try:
+            self.fs.rm_file(path)
+        except FileNotFoundError:
+            pass
+        except Exception as e:
+            raise explain(e, self.loc.root) from None
+
+    def url(self, key: str, expires_s: int | None = None) -> str:
+        """A signed GET URL valid for ``expires_s`` (S3), or the local file path."""
+        if not self.exists(key):
+            raise StorageError(f"no artifact {key!r} in {self.loc.root}")
+        if not self.loc.is_s3:
+            return self.path(key)
+        return self.fs.url(self.path(key), expires=expires_s or self.loc.cfg.presign_expiry_s)
+
+    def apply_lifecycle(self, days: dict[str, int], now: float | None = None, dry_run: bool = False) -> list[str]:
+        """Delete objects older than N days under each prefix; returns the keys (to be) deleted."""
+        now = now or time.time()
+        doomed = []
+        for prefix, keep_days in days.items():
+            for key in self.list(prefix):
+                info = self.fs.info(self.path(key))
+                modified = info.get("LastModified") or info.get("mtime") or info.get("created")
+                stamp = modified.timestamp() if hasattr(modified, "timestamp") else float(modified or now)
+                if now - stamp > keep_days * 86400:
+                    doomed.append(key)
+        if not dry_run:
+            for key in doomed:
+                self.delete(key)
+        return doomed
+
+
+def open_artifacts(settings: Settings) -> ArtifactStore:
+    loc = location(settings.storage, settings.storage_root())
+    fs, base = loc.filesystem()
+    return ArtifactStore(loc, fs, base)
