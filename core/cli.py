@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -288,6 +289,161 @@ def storage_migrate(config: Path | None) -> None:
     store = open_results(_settings(config))
     before = store.schema_version()
     click.echo(f"schema version {before} -> {store.migrate()} at {store.uri}")
+
+
+@cli.group()
+def review() -> None:
+    """Correct an analysed episode: reassign, lock, propagate, merge, split, undo.
+
+    Every edit is recorded in the episode's history (who, when, before, after, reason) and
+    screen time is recomputed from the corrected state.
+    """
+
+
+def _review_options(f: Any) -> Any:
+    for opt in (
+        click.option("--config", type=click.Path(path_type=Path), default=None),
+        click.option("--reason", default="", help="Why (kept in the history)."),
+        click.option("--who", default=lambda: os.environ.get("USER", "unknown"), help="Who [default: $USER]."),
+    ):
+        f = opt(f)
+    return f
+
+
+def _edit(config: Path | None, episode: str, op: Any, *args: Any, who: str, reason: str, **kwargs: Any) -> None:
+    from screenalytics.stores.review_store import open_review
+
+    session = open_review(_settings(config), episode)
+    change = session.edit(op, *args, who=who, reason=reason, **kwargs)
+    _print_review(session, f"{change.op}: {len(change.rows)} row(s) changed")
+
+
+def _print_review(session: Any, headline: str) -> None:
+    out_console.print(headline, highlight=False)
+    for r in session.results.read("screen_time", session.episode_id).to_pylist():
+        out_console.print(
+            f"  {r['person_id']:<24} visual {r['visual_s']:8.2f}  speaking {r['speaking_s']:8.2f}  both {r['both_s']:8.2f}",
+            highlight=False,
+        )
+
+
+@review.command("reassign-track")
+@click.argument("episode")
+@click.argument("track_id", type=int)
+@click.argument("person_id")
+@click.option("--force", is_flag=True, help="Overwrite a locked assignment.")
+@_review_options
+def review_reassign_track(
+    episode: str, track_id: int, person_id: str, force: bool, who: str, reason: str, config: Path | None
+) -> None:
+    """Assign a whole track to PERSON_ID."""
+    from screenalytics.review import reassign_track
+
+    _edit(config, episode, reassign_track, track_id, person_id, force, who=who, reason=reason)
+
+
+@review.command("reassign-cluster")
+@click.argument("episode")
+@click.argument("from_person")
+@click.argument("to_person")
+@click.option("--force", is_flag=True, help="Overwrite locked assignments.")
+@_review_options
+def review_reassign_cluster(
+    episode: str, from_person: str, to_person: str, force: bool, who: str, reason: str, config: Path | None
+) -> None:
+    """Give everything labelled FROM_PERSON (e.g. unknown_3) to TO_PERSON."""
+    from screenalytics.review import reassign_cluster
+
+    _edit(config, episode, reassign_cluster, from_person, to_person, force, who=who, reason=reason)
+
+
+@review.command("reassign-frame")
+@click.argument("episode")
+@click.argument("detection_id", type=int)
+@click.argument("person_id")
+@click.option("--force", is_flag=True, help="Overwrite a locked assignment.")
+@_review_options
+def review_reassign_frame(
+    episode: str, detection_id: int, person_id: str, force: bool, who: str, reason: str, config: Path | None
+) -> None:
+    """Assign one detection (see detections.jsonl) to PERSON_ID."""
+    from screenalytics.review import reassign_frame
+
+    _edit(config, episode, reassign_frame, detection_id, person_id, force, who=who, reason=reason)
+
+
+@review.command("lock")
+@click.argument("episode")
+@click.argument("track_id", type=int)
+@click.option("--unlock", is_flag=True, help="Remove the lock instead.")
+@_review_options
+def review_lock(episode: str, track_id: int, unlock: bool, who: str, reason: str, config: Path | None) -> None:
+    """Lock a track's assignment so later edits need --force."""
+    from screenalytics.review import set_lock
+
+    _edit(config, episode, set_lock, track_id, not unlock, who=who, reason=reason)
+
+
+@review.command("propagate")
+@click.argument("episode")
+@click.argument("track_id", type=int)
+@click.option("--threshold", type=float, default=None, help="Cosine similarity [default: identification.threshold].")
+@_review_options
+def review_propagate(episode: str, track_id: int, threshold: float | None, who: str, reason: str, config: Path | None) -> None:
+    """Give a locked track's person to unlocked tracks whose faces look like it."""
+    from screenalytics.review import propagate
+
+    limit = threshold if threshold is not None else _settings(config).identification.threshold
+    _edit(config, episode, propagate, track_id, limit, who=who, reason=reason)
+
+
+@review.command("merge")
+@click.argument("episode")
+@click.argument("keep", type=int)
+@click.argument("absorb", type=int)
+@click.option("--force", is_flag=True, help="Absorb a locked track.")
+@_review_options
+def review_merge(episode: str, keep: int, absorb: int, force: bool, who: str, reason: str, config: Path | None) -> None:
+    """Merge track ABSORB into track KEEP."""
+    from screenalytics.review import merge_tracks
+
+    _edit(config, episode, merge_tracks, keep, absorb, force, who=who, reason=reason)
+
+
+@review.command("split")
+@click.argument("episode")
+@click.argument("track_id", type=int)
+@click.argument("at_seconds", type=float)
+@_review_options
+def review_split(episode: str, track_id: int, at_seconds: float, who: str, reason: str, config: Path | None) -> None:
+    """Split a track at AT_SECONDS into two tracks."""
+    from screenalytics.review import split_track
+
+    _edit(config, episode, split_track, track_id, at_seconds, who=who, reason=reason)
+
+
+@review.command("undo")
+@click.argument("episode")
+@_review_options
+def review_undo(episode: str, who: str, reason: str, config: Path | None) -> None:
+    """Revert the latest edit not yet undone (the undo is recorded too)."""
+    from screenalytics.stores.review_store import open_review
+
+    session = open_review(_settings(config), episode)
+    change = session.undo(who=who, reason=reason)
+    _print_review(session, f"{change.op}: {len(change.rows)} row(s) restored")
+
+
+@review.command("history")
+@click.argument("episode")
+@click.option("--config", type=click.Path(path_type=Path), default=None)
+def review_history(episode: str, config: Path | None) -> None:
+    """Print the episode's edit history, oldest first."""
+    from screenalytics.stores.review_store import open_review
+
+    for h in open_review(_settings(config), episode).history():
+        undo = f" (undoes {h['undoes']})" if h["undoes"] else ""
+        click.echo(f"{h['seq']:>4} {h['at']} {h['who']:<10} {h['op']}{undo} {h['args']} {h['reason']}")
 
 
 @cli.command("config")

@@ -48,6 +48,7 @@ class Detection(Record):
     track_id: int = -1
     quality: float = 0.0
     mouth_motion: float = 0.0  # mean grey-level change of the aligned mouth region since the track's last sample
+    detection_id: int = -1  # stable id within the episode (reviews move detections between tracks)
 
     schema: ClassVar[pa.Schema] = keyed(
         ("frame_index", pa.int64()),
@@ -63,6 +64,7 @@ class Detection(Record):
         ("track_id", pa.int64()),
         ("quality", pa.float32()),
         ("mouth_motion", pa.float32()),
+        ("detection_id", pa.int64()),
     )
 
 
@@ -127,6 +129,8 @@ class Assignment(Record):
     method: str  # "facebank" | "cluster" | "manual"
     threshold: float
     locked: bool = False
+    assignment_id: str = ""  # stable id within the episode
+    label_source: str = "auto"  # auto | manual | propagated
 
     schema: ClassVar[pa.Schema] = keyed(
         ("track_id", pa.int64()),
@@ -138,6 +142,8 @@ class Assignment(Record):
         ("method", pa.string()),
         ("threshold", pa.float32()),
         ("locked", pa.bool_()),
+        ("assignment_id", pa.string()),
+        ("label_source", pa.string()),
     )
 
 
@@ -232,4 +238,33 @@ class AVLink(Record):
         ("score", pa.float32()),
         ("on_screen_s", pa.float64()),
         ("voice_over_s", pa.float64()),
+    )
+
+
+@dataclass
+class HistoryEntry(Record):
+    """One review edit (or undo), never rewritten: rows before and after, who, when, why."""
+
+    change_id: str
+    seq: int
+    op: str
+    args: str  # JSON
+    who: str
+    at: str  # ISO 8601, UTC
+    reason: str
+    before: str  # JSON list of rows
+    after: str  # JSON list of rows
+    undoes: str = ""  # change_id this entry reverts
+
+    schema: ClassVar[pa.Schema] = keyed(
+        ("change_id", pa.string()),
+        ("seq", pa.int64()),
+        ("op", pa.string()),
+        ("args", pa.string()),
+        ("who", pa.string()),
+        ("at", pa.string()),
+        ("reason", pa.string()),
+        ("before", pa.string()),
+        ("after", pa.string()),
+        ("undoes", pa.string()),
     )

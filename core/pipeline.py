@@ -177,6 +177,10 @@ class Pipeline:
         call_event("stage_completed", stage="detections", result=records, context=ctx)
         t0 = time.perf_counter()
         tracks, assignments, embeddings, samples = self._identify(ctx, records, window_vectors)
+        for i, r in enumerate(records):
+            r.detection_id = i
+        for i, a in enumerate(assignments):
+            a.assignment_id = f"a{i}"
         timer.add("identify", t0)
         call_event("stage_completed", stage="tracks", result=tracks, context=ctx)
         call_event("stage_completed", stage="assignments", result=assignments, context=ctx)

@@ -77,6 +77,24 @@ class ArtifactStore:
         except Exception as e:
             raise explain(e, self.loc.root) from None
 
+    def create(self, key: str, data: bytes) -> bool:
+        """Write only if absent, atomically (O_EXCL locally, If-None-Match on S3); False if present."""
+        path = self.path(key)
+        try:
+            if not self.loc.is_s3:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                with open(path, "xb") as f:
+                    f.write(data)
+            else:
+                self.fs.pipe_file(path, data, mode="create")
+            return True
+        except FileExistsError:
+            return False
+        except OSError as e:
+            if "pre-condition" in str(e).lower() or "precondition" in str(e).lower():
+                return False
+            raise explain(e, self.loc.root) from None
+
     def exists(self, key: str) -> bool:
         path = self.path(key)
         try:

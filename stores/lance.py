@@ -13,6 +13,7 @@ from screenalytics.data import (
     AVLink,
     Detection,
     FaceEmbedding,
+    HistoryEntry,
     ScreenTime,
     SpeechSegment,
     Track,
@@ -20,7 +21,7 @@ from screenalytics.data import (
 )
 from screenalytics.stores.location import DB_DIR, explain, location
 
-SCHEMA_VERSION = 2  # 1: vision tables; 2: mouth_motion, speech_segments, transcripts, av_links
+SCHEMA_VERSION = 3  # 1: vision; 2: audio tables, mouth_motion; 3: review ids, assignment_history
 META = "_meta"
 
 TABLES: dict[str, Any] = {
@@ -32,6 +33,7 @@ TABLES: dict[str, Any] = {
     "speech_segments": SpeechSegment,
     "transcripts": TranscriptWord,
     "av_links": AVLink,
+    "assignment_history": HistoryEntry,
 }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -56,3 +57,38 @@ def pipeline(settings):  # type: ignore[no-untyped-def]
     from screenalytics.pipeline import Pipeline
 
     return Pipeline(settings)
+
+
+# --- a real S3 server for the storage tests (SeaweedFS on 127.0.0.1, started once) ---------------
+
+
+@pytest.fixture(scope="session")
+def s3(tmp_path_factory):
+    import s3server
+
+    server = s3server.start(tmp_path_factory.mktemp("seaweedfs"))
+    yield server
+    server.stop()
+
+
+def s3_env(server, prefix: str, secret: str | None = None) -> dict[str, str]:
+    return {
+        "SCREENALYTICS_STORAGE__URI": f"s3://{server.bucket}/{prefix}",
+        "SCREENALYTICS_STORAGE__ENDPOINT_URL": server.endpoint,
+        "SCREENALYTICS_STORAGE__ACCESS_KEY_ID": server.key,
+        "SCREENALYTICS_STORAGE__SECRET_ACCESS_KEY": secret or server.secret,
+        "SCREENALYTICS_STORAGE__TIMEOUT_S": "2",
+        "SCREENALYTICS_STORAGE__RETRIES": "0",
+    }
+
+
+@pytest.fixture(params=["local", "s3"])
+def env(request, tmp_path, monkeypatch):
+    """Environment that points storage at a fresh local folder or a fresh S3 prefix."""
+    if request.param == "local":
+        values = {"SCREENALYTICS_STORAGE__URI": str(tmp_path / "data")}
+    else:
+        values = s3_env(request.getfixturevalue("s3"), f"t{time.time_ns()}")
+    for k, v in values.items():
+        monkeypatch.setenv(k, v)
+    return values

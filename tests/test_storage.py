@@ -10,8 +10,7 @@ import pyarrow as pa
 import pytest
 from click.testing import CliRunner
 
-import s3server
-from conftest import FACES, make_facebank
+from conftest import FACES, make_facebank, s3_env
 from screenalytics.cli import cli
 from screenalytics.config import load_settings
 from screenalytics.data import Detection, ScreenTime
@@ -20,36 +19,6 @@ from screenalytics.stores import StorageError, open_artifacts, open_results
 from screenalytics.stores.artifacts import frame_key, report_key
 from screenalytics.stores.lance import SCHEMA_VERSION
 from synth import ShotSpec, compose
-
-
-@pytest.fixture(scope="session")
-def s3(tmp_path_factory):
-    server = s3server.start(tmp_path_factory.mktemp("seaweedfs"))
-    yield server
-    server.stop()
-
-
-def s3_env(server, prefix: str, secret: str | None = None) -> dict[str, str]:
-    return {
-        "SCREENALYTICS_STORAGE__URI": f"s3://{server.bucket}/{prefix}",
-        "SCREENALYTICS_STORAGE__ENDPOINT_URL": server.endpoint,
-        "SCREENALYTICS_STORAGE__ACCESS_KEY_ID": server.key,
-        "SCREENALYTICS_STORAGE__SECRET_ACCESS_KEY": secret or server.secret,
-        "SCREENALYTICS_STORAGE__TIMEOUT_S": "2",
-        "SCREENALYTICS_STORAGE__RETRIES": "0",
-    }
-
-
-@pytest.fixture(params=["local", "s3"])
-def env(request, tmp_path, monkeypatch):
-    """Environment that points storage at a fresh local folder or a fresh S3 prefix."""
-    if request.param == "local":
-        values = {"SCREENALYTICS_STORAGE__URI": str(tmp_path / "data")}
-    else:
-        values = s3_env(request.getfixturevalue("s3"), f"t{time.time_ns()}")
-    for k, v in values.items():
-        monkeypatch.setenv(k, v)
-    return values
 
 
 def _rows(episode: str, run: str, n: int) -> dict[str, pa.Table]:

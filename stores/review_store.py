@@ -1,0 +1,227 @@
+"""Reviews on stored results: edits committed with their history under an episode lock, undo of
+the latest edit, and screen time recomputed from the corrected state.
+
+Concurrency: every edit takes the episode's lock (an object created only if absent: O_EXCL on
+a folder, If-None-Match on S3), then reloads the state, applies the operation and writes. Two
+processes editing one episode therefore run one after the other, each on the other's result:
+no update is lost. A lock left by a crashed process expires after ``lock_ttl_s``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+
+from screenalytics.data import Assignment, HistoryEntry, ScreenTime
+from screenalytics.errors import ScreenalyticsError
+from screenalytics.review import Change, Label, ReviewError, Sample, State
+from screenalytics.screentime import intersection_length, merged, sort_rows, union_length
+from screenalytics.stores.artifacts import ArtifactStore
+from screenalytics.stores.lance import ResultStore, _quote
+
+
+class ConflictError(ScreenalyticsError):
+    """The episode is being edited by someone else, or changed under a prepared edit."""
+
+
+def _row(value: Sample | Label | None) -> dict[str, Any] | None:
+    return None if value is None else {"kind": type(value).__name__, **asdict(value)}
+
+
+def _unrow(data: dict[str, Any] | None) -> Sample | Label | None:
+    if data is None:
+        return None
+    fields = {k: v for k, v in data.items() if k != "kind"}
+    return Sample(**fields) if data["kind"] == "Sample" else Label(**fields)
+
+
+def _key(row: Sample | Label) -> tuple[str, Any]:
+    return ("sample", row.detection_id) if isinstance(row, Sample) else ("label", row.label_id)
+
+
+def _label_source(method: str) -> str:
+    return {"manual": "manual", "propagated": "propagated"}.get(method, "auto")
+
+
+class ReviewSession:
+    """Edits to one stored episode."""
+
+    def __init__(self, results: ResultStore, artifacts: ArtifactStore, episode_id: str, lock_ttl_s: float = 60.0) -> None:
+        self.results, self.artifacts, self.episode_id = results, artifacts, episode_id
+        self.lock_ttl_s = lock_ttl_s
+        self._where = f"episode_id = {_quote(episode_id)}"
+        if results._table("tracks").count_rows(self._where) == 0:
+            raise ReviewError(f"unknown episode {episode_id!r}: run `screenalytics run ... --episode-id {episode_id}` first")
+
+    # -- reading ---------------------------------------------------------------------------
+    def run_id(self) -> str:
+        ids = self.results.read("tracks", self.episode_id).column("run_id").to_pylist()
+        return ids[0] if ids else ""
+
+    def load(self) -> State:
+        dets = self.results.read("detections", self.episode_id).to_pylist()
+        if any(d["detection_id"] is None or d["detection_id"] < 0 for d in dets):
+            raise ReviewError(f"episode {self.episode_id!r} was analysed by an older version: run it again to review it")
+        samples = {d["detection_id"]: Sample(d["detection_id"], d["track_id"], d["t"], d["duration"]) for d in dets}
+        labels = {
+            a["assignment_id"]: Label(
+                a["assignment_id"], a["track_id"], a["start_t"], a["end_t"], a["person_id"], a["score"], a["method"], a["locked"]
+            )
+            for a in self.results.read("assignments", self.episode_id).to_pylist()
+        }
+        vectors: dict[int, list[np.ndarray]] = {}
+        for e in self.results.read("embeddings", self.episode_id).to_pylist():
+            if e["owner"] == "track":
+                vectors.setdefault(int(e["owner_id"]), []).append(np.asarray(e["vector"], np.float32))
+        embeddings = {}
+        for track, vs in vectors.items():
+            mean = np.mean(vs, axis=0)
+            embeddings[track] = mean / max(float(np.linalg.norm(mean)), 1e-12)
+        return State(samples, labels, embeddings)
+
+    def history(self) -> list[dict[str, Any]]:
+        """Every edit and undo of the current run, oldest first."""
+        run = self.run_id()
+        rows = [h for h in self.results.read("assignment_history", self.episode_id).to_pylist() if h["run_id"] == run]
+        return sorted(rows, key=lambda r: r["seq"])
+
+    # -- editing ---------------------------------------------------------------------------
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the episode's edit lock (waits up to the lock's lifetime for another editor)."""
+        key = f"locks/{self.episode_id}.lock"
+        me = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        deadline = time.time() + self.lock_ttl_s
+        while not self.artifacts.create(key, json.dumps({"owner": me, "expires": time.time() + self.lock_ttl_s}).encode()):
+            try:
+                held = json.loads(self.artifacts.get(key))
+            except (ScreenalyticsError, ValueError):
+                continue  # released (or half-written) just now: try again
+            if held.get("expires", 0) < time.time():
+                self.artifacts.delete(key)  # left by a crashed editor
+            elif time.time() > deadline:
+                raise ConflictError(f"episode {self.episode_id!r} is being edited by {held.get('owner')}; try again")
+            else:
+                time.sleep(0.05)
+        try:
+            yield
+        finally:
+            self.artifacts.delete(key)
+
+    def edit(self, op: Callable[..., Change], *args: Any, who: str = "", reason: str = "", **kwargs: Any) -> Change:
+        """Run a review operation (from screenalytics.review) on the latest state and commit it."""
+        with self.locked():
+            change = op(self.load(), *args, **kwargs)
+            self._commit(change, who, reason)
+        return change
+
+    def undo(self, who: str = "", reason: str = "") -> Change:
+        """Revert the latest edit not yet undone; the undo is itself a new history entry."""
+        with self.locked():
+            entries = self.history()
+            undone = {h["undoes"] for h in entries if h["undoes"]}
+            target = next((h for h in reversed(entries) if not h["undoes"] and h["change_id"] not in undone), None)
+            if target is None:
+                raise ReviewError(f"nothing to undo for episode {self.episode_id!r}")
+            change = Change(target["op"], json.loads(target["args"]))
+            for b, a in zip(json.loads(target["before"]), json.loads(target["after"])):
+                before, after = _unrow(b), _unrow(a)
+                change.rows[_key(before or after)] = (before, after)  # type: ignore[arg-type]
+            inverse = change.inverse()
+            self._commit(inverse, who, reason or f"undo {target['op']}", undoes=target["change_id"])
+        return inverse
+
+    def _commit(self, change: Change, who: str, reason: str, undoes: str = "") -> None:
+        state = self.load()
+        for (kind, key), (before, _) in change.rows.items():
+            if (state.samples if kind == "sample" else state.labels).get(key) != before:
+                raise ConflictError(f"episode {self.episode_id!r} changed since this edit was prepared; reload and retry")
+        run = self.run_id()
+        for (kind, key), (_, after) in change.rows.items():
+            if kind == "sample" and after is not None:
+                self.results._table("detections").update(
+                    where=f"{self._where} AND detection_id = {int(key)}", values={"track_id": int(after.track_id)}
+                )
+        label_keys = [key for kind, key in change.rows if kind == "label"]
+        if label_keys:
+            table = self.results._table("assignments")
+            table.delete(f"{self._where} AND assignment_id IN ({', '.join(_quote(k) for k in label_keys)})")
+            new = [
+                Assignment(
+                    a.track_id,
+                    a.start_t,
+                    a.end_t,
+                    a.person_id,
+                    a.score,
+                    0.0,
+                    a.method,
+                    0.0,
+                    a.locked,
+                    a.label_id,
+                    _label_source(a.method),
+                )
+                for (kind, _), (_, a) in change.rows.items()
+                if kind == "label" and isinstance(a, Label)
+            ]
+            if new:
+                table.add(Assignment.to_table(new, episode_id=self.episode_id, run_id=run))
+        pairs = list(change.rows.values())
+        entry = HistoryEntry(
+            uuid.uuid4().hex[:16],
+            len(self.history()) + 1,
+            change.op,
+            json.dumps(change.args),
+            who or "unknown",
+            datetime.now(UTC).isoformat(timespec="milliseconds"),
+            reason,
+            json.dumps([_row(b) for b, _ in pairs]),
+            json.dumps([_row(a) for _, a in pairs]),
+            undoes,
+        )
+        self.results._table("assignment_history").add(HistoryEntry.to_table([entry], episode_id=self.episode_id, run_id=run))
+        self.refresh_screen_time()
+
+    def refresh_screen_time(self) -> list[ScreenTime]:
+        """Recompute the episode's screen time from the corrected state (speech as stored)."""
+        state = self.load()
+        people = [r["person_id"] for r in self.results.read("screen_time", self.episode_id).to_pylist()]
+        by_id = {r.person_id: r for r in state.screen_time(people)}
+        visual: dict[str, list[tuple[float, float]]] = {}
+        for s in state.samples.values():
+            lab = state.person_at(s.track_id, s.t)
+            if lab:
+                visual.setdefault(lab.person_id, []).append((s.t, s.t + s.duration))
+        speech: dict[str, list[tuple[float, float]]] = {}
+        for seg in self.results.read("speech_segments", self.episode_id).to_pylist():
+            speech.setdefault(seg["person_id"], []).append((seg["start"], seg["end"]))
+        for person in speech:
+            by_id.setdefault(person, ScreenTime(person, 0.0))
+        for person, row in by_id.items():
+            spoken = merged(speech.get(person, []))
+            row.speaking_s = union_length(spoken)
+            row.both_s = intersection_length(spoken, visual.get(person, []))
+        rows = sort_rows(list(by_id.values()))
+        run, table = self.run_id(), self.results._table("screen_time")
+        # new rows first, old ones after: a reader never finds the episode without screen time
+        table.add(ScreenTime.to_table(rows, episode_id=self.episode_id, run_id=f"{run}:pending"))
+        table.delete(f"{self._where} AND run_id != {_quote(run + ':pending')}")
+        table.update(where=self._where, values={"run_id": run})
+        return rows
+
+
+def open_review(settings: Any, episode_id: str) -> ReviewSession:
+    """A review session on the configured storage (tables and lock in one location)."""
+    from screenalytics.stores.artifacts import open_artifacts
+    from screenalytics.stores.lance import open_results
+
+    return ReviewSession(open_results(settings), open_artifacts(settings), episode_id)
