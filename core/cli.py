@@ -434,6 +434,55 @@ def review_undo(episode: str, who: str, reason: str, config: Path | None) -> Non
     _print_review(session, f"{change.op}: {len(change.rows)} row(s) restored")
 
 
+@review.command("queue")
+@click.argument("episode")
+@click.option("--threshold", type=float, default=0.5, show_default=True, help="Confidence below which a track is queued.")
+@click.option("--config", type=click.Path(path_type=Path), default=None)
+def review_queue(episode: str, threshold: float, config: Path | None) -> None:
+    """Tracks to review first: low confidence or face/voice disagreement, most screen time first."""
+    from screenalytics.stores.review_store import low_confidence_queue, open_review
+
+    queue = low_confidence_queue(open_review(_settings(config), episode), threshold)
+    _print_rows(
+        [{**q, "reasons": "; ".join(q["reasons"])} for q in queue], ["track_id", "person_id", "confidence", "seconds", "reasons"]
+    )
+
+
+@review.command("promote")
+@click.argument("episode")
+@click.argument("track_id", type=int)
+@click.argument("person_id")
+@click.option("--count", type=click.IntRange(min=1), default=3, show_default=True)
+@click.option("--config", type=click.Path(path_type=Path), default=None)
+def review_promote(episode: str, track_id: int, person_id: str, count: int, config: Path | None) -> None:
+    """Add a track's best face chips to PERSON_ID's facebank photos (see `facebank export`)."""
+    from screenalytics.stores.review_store import open_review, promote_chips
+
+    for key in promote_chips(open_review(_settings(config), episode), track_id, person_id, count):
+        click.echo(key)
+
+
+@cli.group()
+def facebank() -> None:
+    """The facebank kept in storage (facebank/<person_id>/<hash>.jpg)."""
+
+
+@facebank.command("export")
+@click.argument("folder", type=click.Path(path_type=Path))
+@click.option("--config", type=click.Path(path_type=Path), default=None)
+def facebank_export(folder: Path, config: Path | None) -> None:
+    """Write the stored facebank to FOLDER/<person_id>/*.jpg, ready for `run --facebank FOLDER`."""
+    from screenalytics.stores import open_artifacts
+
+    store = open_artifacts(_settings(config))
+    keys = store.list("facebank/")
+    for key in keys:
+        target = folder / Path(key).relative_to("facebank")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(store.get(key))
+    click.echo(f"{len(keys)} photo(s) -> {folder}")
+
+
 @review.command("history")
 @click.argument("episode")
 @click.option("--config", type=click.Path(path_type=Path), default=None)
@@ -444,6 +493,128 @@ def review_history(episode: str, config: Path | None) -> None:
     for h in open_review(_settings(config), episode).history():
         undo = f" (undoes {h['undoes']})" if h["undoes"] else ""
         click.echo(f"{h['seq']:>4} {h['at']} {h['who']:<10} {h['op']}{undo} {h['args']} {h['reason']}")
+
+
+def _catalog(config: Path | None) -> Any:
+    from screenalytics.stores import open_results
+    from screenalytics.stores.catalog import Catalog
+
+    return Catalog(open_results(_settings(config)))
+
+
+def _print_rows(rows: list[dict[str, Any]], columns: list[str]) -> None:
+    table = Table()
+    for c in columns:
+        table.add_column(c)
+    for r in rows:
+        table.add_row(*[str(r.get(c, "")) for c in columns])
+    out_console.print(table)
+
+
+@cli.group()
+def show() -> None:
+    """Shows in the catalog."""
+
+
+@show.command("add")
+@click.argument("show_id")
+@click.option("--title", default="")
+@click.option("--config", type=click.Path(path_type=Path), default=None)
+def show_add(show_id: str, title: str, config: Path | None) -> None:
+    """Add or update a show."""
+    _catalog(config).add_show(show_id, title)
+    click.echo(f"show {show_id}")
+
+
+@show.command("list")
+@click.option("--config", type=click.Path(path_type=Path), default=None)
+def show_list(config: Path | None) -> None:
+    """List shows."""
+    _print_rows(_catalog(config).list("shows"), ["show_id", "title"])
+
+
+@cli.group()
+def episode() -> None:
+    """Episodes in the catalog (their id is what `run --episode-id` attaches results to)."""
+
+
+@episode.command("add")
+@click.argument("episode_id")
+@click.option("--show", "show_id", required=True)
+@click.option("--season", type=click.IntRange(min=0), required=True)
+@click.option("--number", type=click.IntRange(min=0), required=True)
+@click.option("--title", default=None)
+@click.option("--air-date", default=None, help="YYYY-MM-DD")
+@click.option("--config", type=click.Path(path_type=Path), default=None)
+def episode_add(
+    episode_id: str, show_id: str, season: int, number: int, title: str | None, air_date: str | None, config: Path | None
+) -> None:
+    """Add or update an episode of a show."""
+    _catalog(config).add_episode(episode_id, show_id, season, number, title, air_date)
+    click.echo(f"episode {episode_id}")
+
+
+@episode.command("list")
+@click.option("--show", "show_id", default=None)
+@click.option("--config", type=click.Path(path_type=Path), default=None)
+def episode_list(show_id: str | None, config: Path | None) -> None:
+    """List episodes, optionally of one show."""
+    from screenalytics.stores.lance import _quote
+
+    rows = _catalog(config).list("episodes", f"show_id = {_quote(show_id)}" if show_id else None)
+    _print_rows(rows, ["episode_id", "show_id", "season", "number", "title", "air_date"])
+
+
+@cli.group()
+def person() -> None:
+    """People in the catalog: cast membership and featured thumbnails."""
+
+
+@person.command("add")
+@click.argument("person_id")
+@click.option("--name", default="")
+@click.option("--config", type=click.Path(path_type=Path), default=None)
+def person_add(person_id: str, name: str, config: Path | None) -> None:
+    """Add or update a person (use the facebank's person_id)."""
+    _catalog(config).add_person(person_id, name)
+    click.echo(f"person {person_id}")
+
+
+@person.command("list")
+@click.option("--config", type=click.Path(path_type=Path), default=None)
+def person_list(config: Path | None) -> None:
+    """List people with their featured thumbnail."""
+    cat = _catalog(config)
+    featured = {f["person_id"]: f for f in cat.list("person_featured")}
+    rows = [{**p, "featured": featured.get(p["person_id"], {}).get("key", "")} for p in cat.list("people")]
+    _print_rows(rows, ["person_id", "name", "featured"])
+
+
+@person.command("cast")
+@click.argument("person_id")
+@click.option("--show", "show_id", required=True)
+@click.option("--role", default="")
+@click.option("--config", type=click.Path(path_type=Path), default=None)
+def person_cast(person_id: str, show_id: str, role: str, config: Path | None) -> None:
+    """Make PERSON_ID a cast member of a show."""
+    _catalog(config).add_cast(show_id, person_id, role)
+    click.echo(f"{person_id} in {show_id}")
+
+
+@person.command("feature")
+@click.argument("person_id")
+@click.argument("key")
+@click.option("--config", type=click.Path(path_type=Path), default=None)
+def person_feature(person_id: str, key: str, config: Path | None) -> None:
+    """Choose a person's thumbnail by artifact KEY (overrides the automatic choice)."""
+    from screenalytics.stores import open_artifacts
+    from screenalytics.stores.catalog import CatalogError
+
+    settings = _settings(config)
+    if not open_artifacts(settings).exists(key):
+        raise CatalogError(f"no artifact {key!r} (see `screenalytics storage ls chips/`)")
+    _catalog(config).feature(person_id, key, 1.0, manual=True)
+    click.echo(f"{person_id}: {key}")
 
 
 @cli.command("config")

@@ -179,6 +179,7 @@ class StorageConfig(Section):
     timeout_s: float = Field(gt=0)
     retries: int = Field(ge=0)
     presign_expiry_s: int = Field(ge=1)
+    chips_per_track: int = Field(ge=0)
     lifecycle_days: dict[str, int] = Field(default_factory=dict)
 
 

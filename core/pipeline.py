@@ -34,6 +34,7 @@ from screenalytics.voicebank import Voicebank, enrol_voices, identify_speakers, 
 
 if TYPE_CHECKING:  # pragma: no cover
     from screenalytics.stores import ResultStore
+    from screenalytics.stores.catalog import Catalog
 
 Progress = Callable[[float, float], None]  # (seconds decoded, total seconds)
 
@@ -68,6 +69,7 @@ class RunResult:
     speech: list[SpeechSegment] = field(default_factory=list)
     words: list[TranscriptWord] = field(default_factory=list)
     av_links: list[AVLink] = field(default_factory=list)
+    chips: dict[int, list[tuple[float, np.ndarray]]] = field(default_factory=dict)  # track -> best (quality, crop)
 
 
 class _Timer:
@@ -173,7 +175,8 @@ class Pipeline:
         ctx = RunContext(self.settings, info, episode_id or episode_id_for(video), uuid.uuid4().hex[:12], bank)
         call_event("run_started", context=ctx)
         timer = _Timer()
-        records, window_vectors, cut_times, n_frames = self._track_and_embed(ctx, timer, progress)
+        chips: dict[int, list[tuple[float, int, np.ndarray]]] = defaultdict(list)
+        records, window_vectors, cut_times, n_frames = self._track_and_embed(ctx, timer, progress, chips)
         call_event("stage_completed", stage="detections", result=records, context=ctx)
         t0 = time.perf_counter()
         tracks, assignments, embeddings, samples = self._identify(ctx, records, window_vectors)
@@ -204,6 +207,8 @@ class Pipeline:
             dict(timer.totals),
             ctx,
         )
+        kept = {t.track_id for t in tracks}
+        result.chips = {tid: sorted(((q, c) for q, _, c in h), key=lambda x: -x[0]) for tid, h in chips.items() if tid in kept}
         self._listen(result, samples, voices, num_speakers, timer)
         result.timings = dict(timer.totals)
         call_event("stage_completed", stage="screen_time", result=result.screen_time, context=ctx)
@@ -268,7 +273,7 @@ class Pipeline:
 
     # ------------------------------------------------------------------------------------
     def _track_and_embed(
-        self, ctx: RunContext, timer: _Timer, progress: Progress | None
+        self, ctx: RunContext, timer: _Timer, progress: Progress | None, chips: dict[int, list[tuple[float, int, np.ndarray]]]
     ) -> tuple[list[Detection], dict[tuple[int, int], tuple[np.ndarray, np.ndarray, bool]], list[float], int]:
         """Stream the video once: detect, track within shots, embed the best faces per window."""
         s = self.settings
@@ -350,6 +355,11 @@ class Pipeline:
                 records[-1].mouth_motion = mouth_motion(last_crop.get(gid), d["crop"][i])
                 last_crop[gid] = d["crop"][i]
                 smp = _Sample(float(d["quality"][i]), bool(d["passed"][i]), t, d["crop"][i])
+                chip = (smp.quality, next(tie), smp.crop)  # best faces of the track, for thumbnails
+                if len(chips[gid]) < s.storage.chips_per_track:
+                    heapq.heappush(chips[gid], chip)
+                elif chip[0] > chips[gid][0][0]:
+                    heapq.heapreplace(chips[gid], chip)
                 heap = heaps[(gid, int(t // window_s))]
                 item = (smp.key(), next(tie), smp)
                 if len(heap) < k:
@@ -557,11 +567,12 @@ def run_episode(
     store: "ResultStore | None" = None,
     voicebank: Path | str | Voicebank | None = None,
     num_speakers: int | None = None,
-    show: str = "unsorted",
+    show: str | None = None,
 ) -> tuple[RunResult, list[Path]]:
     """Analyse, store (replacing the episode's earlier rows), then write manifests and exports."""
     from screenalytics.outputs import write_manifests
     from screenalytics.stores import open_results
+    from screenalytics.stores.catalog import Catalog
 
     result = pipeline.analyse(
         video, facebank, episode_id=episode_id, progress=progress, voicebank=voicebank, num_speakers=num_speakers
@@ -574,17 +585,57 @@ def run_episode(
     call_event("run_finished", result=result, context=result.context)
     for cls in pipeline.exporter_classes:
         files += cls().export(result, out)
-    publish(pipeline.settings, result, files, show)
+    catalog = Catalog(store)
+    show_id, code = catalog.show_of(result.episode_id)
+    if show:
+        show_id, code = show, result.episode_id
+    publish(pipeline.settings, result, files, show_id, code)
+    record_in_catalog(catalog, result, show_id, code)
     return result, files
 
 
-def publish(settings: Settings, result: RunResult, files: list[Path], show: str) -> list[str]:
-    """Copy the run's manifests and reports into the artifact store's layout."""
-    from screenalytics.stores.artifacts import manifest_key, open_artifacts, report_key
+def record_in_catalog(catalog: "Catalog", result: RunResult, show_id: str, code: str) -> None:
+    """Shots, the source video, and automatic thumbnails (a person's best chip so far)."""
+    from screenalytics.stores.artifacts import chip_key
+    from screenalytics.stores.lance import _quote
+
+    catalog._table("shots").delete(f"episode_id = {_quote(result.episode_id)}")
+    cuts = [0.0, *result.cut_times, result.video.duration_s]
+    for i in range(len(cuts) - 1):
+        catalog.upsert("shots", episode_id=result.episode_id, shot_id=i, start_t=cuts[i], end_t=cuts[i + 1])
+    catalog.upsert(
+        "media_assets",
+        episode_id=result.episode_id,
+        kind="source_video",
+        key=str(result.video.path),
+        bytes=result.video.path.stat().st_size,
+    )
+    best: dict[str, tuple[float, int]] = {}
+    for track in result.tracks:
+        person = track.person_id
+        if not person or person.startswith(("unknown_", "speaker_")) or not result.chips.get(track.track_id):
+            continue
+        quality = result.chips[track.track_id][0][0]
+        if quality > best.get(person, (-1.0, 0))[0]:
+            best[person] = (quality, track.track_id)
+    for person, (quality, track_id) in best.items():
+        catalog.feature(person, chip_key(show_id, code, track_id, 0), quality, result.episode_id)
+
+
+def publish(settings: Settings, result: RunResult, files: list[Path], show: str, code: str) -> list[str]:
+    """Copy the run's manifests, reports and face chips into the artifact store's layout."""
+    import cv2
+
+    from screenalytics.stores.artifacts import chip_key, manifest_key, open_artifacts, report_key
 
     store = open_artifacts(settings)
     keys = []
     for f in files:
         key_of = report_key if f.name.startswith("screen_time") else manifest_key
-        keys.append(store.put(key_of(show, result.episode_id, f.name), f))
+        keys.append(store.put(key_of(show, code, f.name), f))
+    for track_id, best in result.chips.items():
+        for n, (_, crop) in enumerate(best):
+            ok, jpg = cv2.imencode(".jpg", crop)
+            if ok:
+                keys.append(store.put(chip_key(show, code, track_id, n), jpg.tobytes()))
     return keys

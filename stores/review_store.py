@@ -225,3 +225,68 @@ def open_review(settings: Any, episode_id: str) -> ReviewSession:
     from screenalytics.stores.lance import open_results
 
     return ReviewSession(open_results(settings), open_artifacts(settings), episode_id)
+
+
+def low_confidence_queue(session: ReviewSession, threshold: float) -> list[dict[str, Any]]:
+    """Tracks to look at first: low identity confidence, or a face that disagrees with the voice
+    heard over it; reviewed (manual) tracks are left out. Largest screen time at stake first."""
+    state = session.load()
+    tracks = {t["track_id"]: t for t in session.results.read("tracks", session.episode_id).to_pylist()}
+    seconds: dict[int, float] = {}
+    for s in state.samples.values():
+        seconds[s.track_id] = seconds.get(s.track_id, 0.0) + s.duration
+    reasons: dict[int, list[str]] = {}
+    for track_id in state.tracks():
+        labels = state.labels_of(track_id)
+        if any(lab.method in ("manual", "propagated") for lab in labels):
+            continue
+        conf = tracks.get(track_id, {}).get("confidence") or 0.0
+        if conf < threshold:
+            reasons.setdefault(track_id, []).append(f"confidence {conf:.2f} < {threshold:.2f}")
+    # a voice the voice bank named P, over a face labelled someone else, while P is not on screen
+    links = session.results.read("av_links", session.episode_id).to_pylist()
+    for link in links:
+        if link["method"] != "voicebank" or link["on_screen_s"] > 0:
+            continue
+        for s in state.samples.values():
+            if link["start"] <= s.t < link["end"]:
+                lab = state.person_at(s.track_id, s.t)
+                if lab and lab.person_id != link["person_id"] and lab.method not in ("manual", "propagated"):
+                    why = f"voice of {link['person_id']} over a face labelled {lab.person_id}"
+                    if why not in reasons.setdefault(s.track_id, []):
+                        reasons[s.track_id].append(why)
+    queue = []
+    for track_id, why in reasons.items():
+        person = state.person_at(track_id, min(s.t for s in state.samples.values() if s.track_id == track_id))
+        queue.append(
+            {
+                "track_id": track_id,
+                "person_id": person.person_id if person else "",
+                "confidence": float(tracks.get(track_id, {}).get("confidence") or 0.0),
+                "seconds": round(seconds.get(track_id, 0.0), 3),
+                "reasons": why,
+            }
+        )
+    return sorted(queue, key=lambda q: (-q["seconds"], q["track_id"]))
+
+
+def promote_chips(session: ReviewSession, track_id: int, person_id: str, count: int = 3) -> list[str]:
+    """Copy a track's best face chips into the facebank artifacts (facebank/<person>/<hash>.jpg)."""
+    import hashlib
+
+    from screenalytics.stores.artifacts import chip_key, facebank_key
+    from screenalytics.stores.catalog import Catalog
+
+    if track_id not in session.load().tracks():
+        raise ReviewError(f"unknown track {track_id}")
+    show, code = Catalog(session.results).show_of(session.episode_id)
+    keys = []
+    for n in range(count):
+        key = chip_key(show, code, track_id, n)
+        if not session.artifacts.exists(key):
+            break
+        data = session.artifacts.get(key)
+        keys.append(session.artifacts.put(facebank_key(person_id, hashlib.sha256(data).hexdigest()[:16]), data))
+    if not keys:
+        raise ReviewError(f"track {track_id} has no stored face chips (storage.chips_per_track is 0?)")
+    return keys

@@ -141,3 +141,30 @@ def test_two_processes_editing_one_episode_lose_nothing(episode, env):
         for det in ids:
             s = state.samples[det]
             assert state.person_at(s.track_id, s.t).person_id == who
+
+
+def test_queue_orders_low_confidence_tracks_and_skips_reviewed_ones(episode):
+    from screenalytics.stores.review_store import low_confidence_queue
+
+    session = open_review(episode, EPISODE)
+    queue = low_confidence_queue(session, threshold=1.01)  # everything automatic is below 1.01
+    assert queue and [q["seconds"] for q in queue] == sorted((q["seconds"] for q in queue), reverse=True)
+    first = queue[0]["track_id"]
+    session.edit(reassign_track, first, "kit", force=True)
+    assert first not in [q["track_id"] for q in low_confidence_queue(session, threshold=1.01)]
+    assert low_confidence_queue(session, threshold=0.0) == []
+
+
+def test_promoted_chips_become_a_usable_facebank(episode, env, tmp_path, pipeline):
+    from screenalytics.stores.review_store import promote_chips
+
+    session = open_review(episode, EPISODE)
+    unknown_track = next(lab.track_id for lab in session.load().labels.values() if lab.person_id.startswith("unknown_"))
+    keys = promote_chips(session, unknown_track, "biden", 2)
+    assert len(keys) == 2 and all(k.startswith("facebank/biden/") for k in keys)
+    res = CliRunner().invoke(cli, ["facebank", "export", str(tmp_path / "fb")], env=env)
+    assert res.exit_code == 0, res.output
+    bank = pipeline.enrol(tmp_path / "fb")
+    assert bank.person_ids == ["biden"] and not bank.skipped  # aligned chips enrol as they are
+    with pytest.raises(ReviewError, match="unknown track"):
+        promote_chips(session, 4242, "biden")
