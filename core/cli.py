@@ -387,13 +387,13 @@ def review_lock(episode: str, track_id: int, unlock: bool, who: str, reason: str
 @review.command("propagate")
 @click.argument("episode")
 @click.argument("track_id", type=int)
-@click.option("--threshold", type=float, default=None, help="Cosine similarity [default: identification.threshold].")
+@click.option("--threshold", type=float, default=None, help="Cosine similarity [default: review.propagate_threshold].")
 @_review_options
 def review_propagate(episode: str, track_id: int, threshold: float | None, who: str, reason: str, config: Path | None) -> None:
     """Give a locked track's person to unlocked tracks whose faces look like it."""
     from screenalytics.review import propagate
 
-    limit = threshold if threshold is not None else _settings(config).identification.threshold
+    limit = threshold if threshold is not None else _settings(config).review.propagate_threshold
     _edit(config, episode, propagate, track_id, limit, who=who, reason=reason)
 
 
@@ -436,13 +436,17 @@ def review_undo(episode: str, who: str, reason: str, config: Path | None) -> Non
 
 @review.command("queue")
 @click.argument("episode")
-@click.option("--threshold", type=float, default=0.5, show_default=True, help="Confidence below which a track is queued.")
+@click.option(
+    "--threshold", type=float, default=None, help="Confidence below which a track is queued [default: review.queue_threshold]."
+)
 @click.option("--config", type=click.Path(path_type=Path), default=None)
-def review_queue(episode: str, threshold: float, config: Path | None) -> None:
+def review_queue(episode: str, threshold: float | None, config: Path | None) -> None:
     """Tracks to review first: low confidence or face/voice disagreement, most screen time first."""
     from screenalytics.stores.review_store import low_confidence_queue, open_review
 
-    queue = low_confidence_queue(open_review(_settings(config), episode), threshold)
+    settings = _settings(config)
+    limit = threshold if threshold is not None else settings.review.queue_threshold
+    queue = low_confidence_queue(open_review(settings, episode), limit)
     _print_rows(
         [{**q, "reasons": "; ".join(q["reasons"])} for q in queue], ["track_id", "person_id", "confidence", "seconds", "reasons"]
     )

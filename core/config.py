@@ -169,6 +169,12 @@ class FusionConfig(Section):
     unlinked_prefix: str = Field(min_length=1)
 
 
+class ReviewConfig(Section):
+    propagate_threshold: float = Field(ge=-1, le=1)
+    queue_threshold: float = Field(ge=0, le=1.01)
+    lock_ttl_s: float = Field(gt=0)
+
+
 class StorageConfig(Section):
     uri: str | None = None
     endpoint_url: str | None = None
@@ -180,6 +186,7 @@ class StorageConfig(Section):
     retries: int = Field(ge=0)
     presign_expiry_s: int = Field(ge=1)
     chips_per_track: int = Field(ge=0)
+    vector_index_min_rows: int = Field(ge=256)
     lifecycle_days: dict[str, int] = Field(default_factory=dict)
 
 
@@ -225,6 +232,7 @@ class Settings(BaseSettings):
     transcription: TranscriptionConfig
     voicebank: VoicebankConfig
     fusion: FusionConfig
+    review: ReviewConfig
     storage: StorageConfig
 
     @classmethod

@@ -579,6 +579,7 @@ def run_episode(
     )
     store = store or open_results(pipeline.settings)
     store.save_run(result.episode_id, result.run_id, store_tables(result))
+    store.index_vectors(result.episode_id, result.run_id, pipeline.settings.storage.vector_index_min_rows)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     files = write_manifests(result, out)

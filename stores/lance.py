@@ -18,6 +18,7 @@ from screenalytics.data import (
     SpeechSegment,
     Track,
     TranscriptWord,
+    keyed,
 )
 from screenalytics.stores.location import DB_DIR, explain, location
 
@@ -100,6 +101,55 @@ class ResultStore:
                 self._table(name).delete(f"episode_id = {_quote(episode_id)} AND run_id != {_quote(run_id)}")
         except Exception as e:
             raise explain(e, self.uri) from None
+
+    # -- vector search -----------------------------------------------------------------------
+    def vector_table(self, dim: int) -> Any:
+        """Embeddings of one dimension as fixed-size vectors, the form LanceDB indexes and searches."""
+        name = f"vectors_{dim}"
+        if name not in self._names:
+            schema = keyed(
+                ("owner", pa.string()), ("owner_id", pa.string()), ("model", pa.string()), ("vector", pa.list_(pa.float32(), dim))
+            )
+            self.db.create_table(name, schema=schema)
+            self._names.add(name)
+        return self.db.open_table(name)
+
+    def index_vectors(self, episode_id: str, run_id: str, min_rows_for_index: int) -> None:
+        """Mirror the episode's embeddings into the per-dimension vector tables; build an
+        approximate (IVF-PQ, cosine) index once a table holds ``min_rows_for_index`` rows."""
+        rows = self.read("embeddings", episode_id).to_pylist()
+        by_dim: dict[int, list[dict[str, Any]]] = {}
+        for r in rows:
+            by_dim.setdefault(len(r["vector"]), []).append(r)
+        for dim, items in by_dim.items():
+            table = self.vector_table(dim)
+            fixed = pa.table(
+                {
+                    "episode_id": [episode_id] * len(items),
+                    "run_id": [run_id] * len(items),
+                    "owner": [r["owner"] for r in items],
+                    "owner_id": [r["owner_id"] for r in items],
+                    "model": [r["model"] for r in items],
+                    "vector": pa.array([r["vector"] for r in items], type=pa.list_(pa.float32(), dim)),
+                },
+                schema=table.schema,
+            )
+            mine = f"episode_id = {_quote(episode_id)}"
+            table.delete(f"{mine} AND run_id = {_quote(run_id)}")  # a retry of this run: no duplicates
+            table.add(fixed)
+            table.delete(f"{mine} AND run_id != {_quote(run_id)}")
+            if table.count_rows() >= min_rows_for_index and not table.list_indices():
+                from lancedb.index import IvfPq
+
+                table.create_index("vector", config=IvfPq(distance_type="cosine", num_sub_vectors=max(1, dim // 16)))
+
+    def nearest(self, vector: list[float], k: int = 10, owner: str | None = None) -> list[dict[str, Any]]:
+        """The k stored embeddings closest (cosine) to ``vector``, across episodes."""
+        table = self.vector_table(len(vector))
+        q = table.search(list(map(float, vector))).distance_type("cosine").limit(k)
+        if owner:
+            q = q.where(f"owner = {_quote(owner)}")
+        return q.to_arrow().to_pylist()
 
     def read(self, name: str, episode_id: str | None = None) -> pa.Table:
         table = self._table(name)

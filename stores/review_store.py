@@ -224,7 +224,7 @@ def open_review(settings: Any, episode_id: str) -> ReviewSession:
     from screenalytics.stores.artifacts import open_artifacts
     from screenalytics.stores.lance import open_results
 
-    return ReviewSession(open_results(settings), open_artifacts(settings), episode_id)
+    return ReviewSession(open_results(settings), open_artifacts(settings), episode_id, settings.review.lock_ttl_s)
 
 
 def low_confidence_queue(session: ReviewSession, threshold: float) -> list[dict[str, Any]]:

@@ -119,3 +119,23 @@ def test_cli_storage_commands_on_s3(s3, tmp_path):
     assert urllib.request.urlopen(url, timeout=10).read() == b"chip"
     bad = runner.invoke(cli, ["storage", "ls"], env={**env, "SCREENALYTICS_STORAGE__SECRET_ACCESS_KEY": "nope"})
     assert bad.exit_code == 1 and "refused the access keys" in bad.output
+
+
+def test_vectors_are_searchable_and_indexed_when_large(env):
+    import numpy as np
+
+    from screenalytics.data import FaceEmbedding
+
+    store = open_results(load_settings())
+    rng = np.random.default_rng(0)
+    vecs = rng.normal(size=(400, 32)).astype(np.float32)
+    rows = [FaceEmbedding("track", str(i), "w", "m", v.tolist()) for i, v in enumerate(vecs)]
+    store.save_run("e", "r", {"embeddings": FaceEmbedding.to_table(rows, episode_id="e", run_id="r")})
+    store.index_vectors("e", "r", min_rows_for_index=10_000)
+    assert not store.vector_table(32).list_indices()
+    hit = store.nearest(vecs[17].tolist(), k=1)[0]
+    assert hit["owner_id"] == "17"
+    store.index_vectors("e", "r", min_rows_for_index=300)  # replaces the episode's rows, then indexes
+    table = store.vector_table(32)
+    assert table.count_rows() == 400 and table.list_indices()
+    assert store.nearest(vecs[5].tolist(), k=5)[0]["owner_id"] == "5"
