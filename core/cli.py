@@ -563,9 +563,9 @@ def episode_add(
 @click.option("--config", type=click.Path(path_type=Path), default=None)
 def episode_list(show_id: str | None, config: Path | None) -> None:
     """List episodes, optionally of one show."""
-    from screenalytics.stores.lance import _quote
+    from screenalytics.stores.lance import quote
 
-    rows = _catalog(config).list("episodes", f"show_id = {_quote(show_id)}" if show_id else None)
+    rows = _catalog(config).list("episodes", f"show_id = {quote(show_id)}" if show_id else None)
     _print_rows(rows, ["episode_id", "show_id", "season", "number", "title", "air_date"])
 
 

@@ -598,9 +598,9 @@ def run_episode(
 def record_in_catalog(catalog: "Catalog", result: RunResult, show_id: str, code: str) -> None:
     """Shots, the source video, and automatic thumbnails (a person's best chip so far)."""
     from screenalytics.stores.artifacts import chip_key
-    from screenalytics.stores.lance import _quote
+    from screenalytics.stores.lance import quote
 
-    catalog._table("shots").delete(f"episode_id = {_quote(result.episode_id)}")
+    catalog.table("shots").delete(f"episode_id = {quote(result.episode_id)}")
     cuts = [0.0, *result.cut_times, result.video.duration_s]
     for i in range(len(cuts) - 1):
         catalog.upsert("shots", episode_id=result.episode_id, shot_id=i, start_t=cuts[i], end_t=cuts[i + 1])

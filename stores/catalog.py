@@ -9,7 +9,7 @@ from typing import Any
 import pyarrow as pa
 
 from screenalytics.errors import ScreenalyticsError
-from screenalytics.stores.lance import ResultStore, _quote
+from screenalytics.stores.lance import ResultStore, quote
 
 
 class CatalogError(ScreenalyticsError):
@@ -50,17 +50,14 @@ class Catalog:
     def __init__(self, results: ResultStore) -> None:
         self.results = results
 
-    def _table(self, name: str) -> Any:
-        if name not in self.results._names:
-            self.results.db.create_table(name, schema=SCHEMAS[name])
-            self.results._names.add(name)
-        return self.results.db.open_table(name)
+    def table(self, name: str) -> Any:
+        return self.results.open_or_create(name, SCHEMAS[name])
 
     def _where(self, name: str, row: dict[str, Any]) -> str:
         parts = []
         for k in KEYS[name]:
             v = row[k]
-            parts.append(f"{k} = {_quote(v) if isinstance(v, str) else int(v)}")
+            parts.append(f"{k} = {quote(v) if isinstance(v, str) else int(v)}")
         return " AND ".join(parts)
 
     def upsert(self, name: str, /, **row: Any) -> dict[str, Any]:
@@ -69,7 +66,7 @@ class Catalog:
         full = {f.name: row.get(f.name) for f in schema}
         if isinstance(full.get("meta"), dict):
             full["meta"] = json.dumps(full["meta"])
-        table = self._table(name)
+        table = self.table(name)
         existing = table.search().where(self._where(name, full)).limit(None).to_arrow().to_pylist()
         if existing:
             merged = {**existing[0], **{k: v for k, v in full.items() if v is not None}}
@@ -79,11 +76,11 @@ class Catalog:
         return full
 
     def get(self, name: str, /, **key: Any) -> dict[str, Any] | None:
-        rows = self._table(name).search().where(self._where(name, key)).limit(None).to_arrow().to_pylist()
+        rows = self.table(name).search().where(self._where(name, key)).limit(None).to_arrow().to_pylist()
         return rows[0] if rows else None
 
     def list(self, name: str, where: str | None = None) -> list[dict[str, Any]]:
-        q = self._table(name).search()
+        q = self.table(name).search()
         if where:
             q = q.where(where)
         rows = q.limit(None).to_arrow().to_pylist()
@@ -92,7 +89,7 @@ class Catalog:
     def delete(self, name: str, /, **key: Any) -> None:
         if self.get(name, **key) is None:
             raise CatalogError(f"unknown {name[:-1] if name.endswith('s') else name} {key}")
-        self._table(name).delete(self._where(name, key))
+        self.table(name).delete(self._where(name, key))
 
     # -- the domain ------------------------------------------------------------------------
     def add_show(self, show_id: str, title: str = "", meta: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -38,7 +38,7 @@ TABLES: dict[str, Any] = {
 }
 
 
-def _quote(value: str) -> str:
+def quote(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
@@ -63,7 +63,7 @@ class ResultStore:
     def migrate(self) -> int:
         """Bring every table to the current schema (new columns are added empty); idempotent."""
         for name in TABLES:
-            self._table(name)
+            self.table(name)
         if self.schema_version() < SCHEMA_VERSION:
             row = pa.table({"schema_version": [SCHEMA_VERSION]})
             if META in self._names:
@@ -73,12 +73,12 @@ class ResultStore:
                 self._names.add(META)
         return SCHEMA_VERSION
 
-    def _table(self, name: str) -> Any:
+    def table(self, name: str) -> Any:
         if name not in TABLES:
             raise KeyError(name)
         schema = TABLES[name].schema
         if name not in self._names:
-            table = self.db.create_table(name, schema=schema)
+            table = self.db.create_table(name, schema=schema, exist_ok=True)
             self._names.add(name)
             return table
         table = self.db.open_table(name)
@@ -96,23 +96,26 @@ class ResultStore:
         try:
             self.migrate()
             for name, table in tables.items():
-                self._table(name).add(table)
+                self.table(name).add(table)
             for name in tables:
-                self._table(name).delete(f"episode_id = {_quote(episode_id)} AND run_id != {_quote(run_id)}")
+                self.table(name).delete(f"episode_id = {quote(episode_id)} AND run_id != {quote(run_id)}")
         except Exception as e:
             raise explain(e, self.uri) from None
 
     # -- vector search -----------------------------------------------------------------------
-    def vector_table(self, dim: int) -> Any:
-        """Embeddings of one dimension as fixed-size vectors, the form LanceDB indexes and searches."""
-        name = f"vectors_{dim}"
+    def open_or_create(self, name: str, schema: pa.Schema) -> Any:
+        """A table that other modules own the schema of (catalog, vector tables)."""
         if name not in self._names:
-            schema = keyed(
-                ("owner", pa.string()), ("owner_id", pa.string()), ("model", pa.string()), ("vector", pa.list_(pa.float32(), dim))
-            )
-            self.db.create_table(name, schema=schema)
+            self.db.create_table(name, schema=schema, exist_ok=True)
             self._names.add(name)
         return self.db.open_table(name)
+
+    def vector_table(self, dim: int) -> Any:
+        """Embeddings of one dimension as fixed-size vectors, the form LanceDB indexes and searches."""
+        schema = keyed(
+            ("owner", pa.string()), ("owner_id", pa.string()), ("model", pa.string()), ("vector", pa.list_(pa.float32(), dim))
+        )
+        return self.open_or_create(f"vectors_{dim}", schema)
 
     def index_vectors(self, episode_id: str, run_id: str, min_rows_for_index: int) -> None:
         """Mirror the episode's embeddings into the per-dimension vector tables; build an
@@ -134,10 +137,10 @@ class ResultStore:
                 },
                 schema=table.schema,
             )
-            mine = f"episode_id = {_quote(episode_id)}"
-            table.delete(f"{mine} AND run_id = {_quote(run_id)}")  # a retry of this run: no duplicates
+            mine = f"episode_id = {quote(episode_id)}"
+            table.delete(f"{mine} AND run_id = {quote(run_id)}")  # a retry of this run: no duplicates
             table.add(fixed)
-            table.delete(f"{mine} AND run_id != {_quote(run_id)}")
+            table.delete(f"{mine} AND run_id != {quote(run_id)}")
             if table.count_rows() >= min_rows_for_index and not table.list_indices():
                 from lancedb.index import IvfPq
 
@@ -148,18 +151,18 @@ class ResultStore:
         table = self.vector_table(len(vector))
         q = table.search(list(map(float, vector))).distance_type("cosine").limit(k)
         if owner:
-            q = q.where(f"owner = {_quote(owner)}")
+            q = q.where(f"owner = {quote(owner)}")
         return q.to_arrow().to_pylist()
 
     def read(self, name: str, episode_id: str | None = None) -> pa.Table:
-        table = self._table(name)
+        table = self.table(name)
         if episode_id is None:
             return table.to_arrow()
-        return table.search().where(f"episode_id = {_quote(episode_id)}").limit(None).to_arrow()
+        return table.search().where(f"episode_id = {quote(episode_id)}").limit(None).to_arrow()
 
     def count(self, name: str, episode_id: str | None = None) -> int:
-        table = self._table(name)
-        return int(table.count_rows(f"episode_id = {_quote(episode_id)}" if episode_id else None))
+        table = self.table(name)
+        return int(table.count_rows(f"episode_id = {quote(episode_id)}" if episode_id else None))
 
 
 def open_results(settings: Settings) -> ResultStore:

@@ -27,7 +27,7 @@ from screenalytics.errors import ScreenalyticsError
 from screenalytics.review import Change, Label, ReviewError, Sample, State
 from screenalytics.screentime import intersection_length, merged, sort_rows, union_length
 from screenalytics.stores.artifacts import ArtifactStore
-from screenalytics.stores.lance import ResultStore, _quote
+from screenalytics.stores.lance import ResultStore, quote
 
 
 class ConflictError(ScreenalyticsError):
@@ -59,8 +59,8 @@ class ReviewSession:
     def __init__(self, results: ResultStore, artifacts: ArtifactStore, episode_id: str, lock_ttl_s: float = 60.0) -> None:
         self.results, self.artifacts, self.episode_id = results, artifacts, episode_id
         self.lock_ttl_s = lock_ttl_s
-        self._where = f"episode_id = {_quote(episode_id)}"
-        if results._table("tracks").count_rows(self._where) == 0:
+        self._where = f"episode_id = {quote(episode_id)}"
+        if results.table("tracks").count_rows(self._where) == 0:
             raise ReviewError(f"unknown episode {episode_id!r}: run `screenalytics run ... --episode-id {episode_id}` first")
 
     # -- reading ---------------------------------------------------------------------------
@@ -149,13 +149,13 @@ class ReviewSession:
         run = self.run_id()
         for (kind, key), (_, after) in change.rows.items():
             if kind == "sample" and after is not None:
-                self.results._table("detections").update(
+                self.results.table("detections").update(
                     where=f"{self._where} AND detection_id = {int(key)}", values={"track_id": int(after.track_id)}
                 )
         label_keys = [key for kind, key in change.rows if kind == "label"]
         if label_keys:
-            table = self.results._table("assignments")
-            table.delete(f"{self._where} AND assignment_id IN ({', '.join(_quote(k) for k in label_keys)})")
+            table = self.results.table("assignments")
+            table.delete(f"{self._where} AND assignment_id IN ({', '.join(quote(k) for k in label_keys)})")
             new = [
                 Assignment(
                     a.track_id,
@@ -188,7 +188,7 @@ class ReviewSession:
             json.dumps([_row(a) for _, a in pairs]),
             undoes,
         )
-        self.results._table("assignment_history").add(HistoryEntry.to_table([entry], episode_id=self.episode_id, run_id=run))
+        self.results.table("assignment_history").add(HistoryEntry.to_table([entry], episode_id=self.episode_id, run_id=run))
         self.refresh_screen_time()
 
     def refresh_screen_time(self) -> list[ScreenTime]:
@@ -211,10 +211,10 @@ class ReviewSession:
             row.speaking_s = union_length(spoken)
             row.both_s = intersection_length(spoken, visual.get(person, []))
         rows = sort_rows(list(by_id.values()))
-        run, table = self.run_id(), self.results._table("screen_time")
+        run, table = self.run_id(), self.results.table("screen_time")
         # new rows first, old ones after: a reader never finds the episode without screen time
         table.add(ScreenTime.to_table(rows, episode_id=self.episode_id, run_id=f"{run}:pending"))
-        table.delete(f"{self._where} AND run_id != {_quote(run + ':pending')}")
+        table.delete(f"{self._where} AND run_id != {quote(run + ':pending')}")
         table.update(where=self._where, values={"run_id": run})
         return rows
 

@@ -85,7 +85,7 @@ def test_old_tables_are_migrated(tmp_path):
     assert res.exit_code == 0, res.output
     assert f"schema version 0 -> {SCHEMA_VERSION}" in res.output
     store = open_results(load_settings(storage={"uri": str(root)}))
-    assert "mouth_motion" in store._table("detections").schema.names
+    assert "mouth_motion" in store.table("detections").schema.names
     assert store.schema_version() == SCHEMA_VERSION
 
 
