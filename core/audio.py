@@ -58,3 +58,21 @@ def load_audio(path: Path | str, sample_rate: int = 16000) -> Audio | None:
             raise InputError(f"audio track is corrupt in {path}: {e}") from None
     samples = np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
     return Audio(samples, sample_rate)
+
+
+def write_wav(path: Path, audio: Audio) -> None:
+    """16-bit PCM mono WAV of a soundtrack (for the artifact store's audio/ layout)."""
+    from fractions import Fraction
+
+    with av.open(str(path), "w", format="wav") as out:
+        stream = out.add_stream("pcm_s16le", rate=audio.sample_rate)
+        stream.layout = "mono"
+        pcm = (np.clip(audio.samples, -1, 1) * 32767).astype(np.int16)[None, :]
+        frame = av.AudioFrame.from_ndarray(pcm, format="s16", layout="mono")
+        frame.sample_rate = audio.sample_rate
+        frame.time_base = Fraction(1, audio.sample_rate)
+        frame.pts = 0
+        for packet in stream.encode(frame):
+            out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)

@@ -530,6 +530,22 @@ def show_add(show_id: str, title: str, config: Path | None) -> None:
     click.echo(f"show {show_id}")
 
 
+@show.command("season")
+@click.argument("show_id")
+@click.argument("season", type=click.IntRange(min=0))
+@click.option("--title", default=None)
+@click.option("--config", type=click.Path(path_type=Path), default=None)
+def show_season(show_id: str, season: int, title: str | None, config: Path | None) -> None:
+    """Add or rename a season of a show."""
+    from screenalytics.stores.catalog import CatalogError
+
+    cat = _catalog(config)
+    if cat.get("shows", show_id=show_id) is None:
+        raise CatalogError(f"unknown show {show_id!r}: add it first (`screenalytics show add {show_id}`)")
+    cat.upsert("seasons", show_id=show_id, season=season, title=title or f"Season {season}", meta="{}")
+    click.echo(f"{show_id} season {season}")
+
+
 @show.command("list")
 @click.option("--config", type=click.Path(path_type=Path), default=None)
 def show_list(config: Path | None) -> None:

@@ -187,6 +187,8 @@ class StorageConfig(Section):
     presign_expiry_s: int = Field(ge=1)
     chips_per_track: int = Field(ge=0)
     vector_index_min_rows: int = Field(ge=256)
+    frame_max_side: int = Field(ge=64)
+    archive_media: bool
     lifecycle_days: dict[str, int] = Field(default_factory=dict)
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import cv2
 import numpy as np
 import supervision as sv
 
@@ -22,7 +23,7 @@ from screenalytics.data import Assignment, AVLink, Detection, FaceEmbedding, Scr
 from screenalytics.decode import VideoInfo, iter_frames, probe, sample_period
 from screenalytics.errors import ScreenalyticsError
 from screenalytics.facebank import Facebank, enrol
-from screenalytics.faces import LANDMARKS
+from screenalytics.faces import LANDMARKS, shrink
 from screenalytics.fusion import add_speaking_time, attribute_turns, link_speakers
 from screenalytics.identify import Segment, Window, cluster_unknowns, confidence, decide_track, normalise, pooled
 from screenalytics.model_registry import ModelStore
@@ -48,6 +49,7 @@ class RunContext:
     episode_id: str
     run_id: str
     facebank: Facebank
+    shot_frames: dict[int, tuple[float, bytes]] = field(default_factory=dict)  # shot -> (t, JPEG)
 
 
 @dataclass
@@ -324,6 +326,11 @@ class Pipeline:
                 shot_id += 1
                 cut_times.append(frame.t)
                 tracker = self.tracker_cls(s, 1.0 / period)
+            if shot_id not in ctx.shot_frames:  # each shot's first frame, for browsing and review
+                small, _ = shrink(frame.image, s.storage.frame_max_side)
+                ok, jpg = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, 85])
+                if ok:
+                    ctx.shot_frames[shot_id] = (frame.t, jpg.tobytes())
             t0 = timer.add("shots", t0)
             dets = self.detector.detect(frame.image)
             t0 = timer.add("detect", t0)
@@ -590,14 +597,14 @@ def run_episode(
     show_id, code = catalog.show_of(result.episode_id)
     if show:
         show_id, code = show, result.episode_id
-    publish(pipeline.settings, result, files, show_id, code)
-    record_in_catalog(catalog, result, show_id, code)
+    keys = publish(pipeline.settings, result, files, show_id, code)
+    record_in_catalog(catalog, result, show_id, code, keys)
     return result, files
 
 
-def record_in_catalog(catalog: "Catalog", result: RunResult, show_id: str, code: str) -> None:
-    """Shots, the source video, and automatic thumbnails (a person's best chip so far)."""
-    from screenalytics.stores.artifacts import chip_key
+def record_in_catalog(catalog: "Catalog", result: RunResult, show_id: str, code: str, keys: list[str]) -> None:
+    """Shots, the media (source path, archived copies), and automatic thumbnails."""
+    from screenalytics.stores.artifacts import audio_key, chip_key, video_key
     from screenalytics.stores.lance import quote
 
     catalog.table("shots").delete(f"episode_id = {quote(result.episode_id)}")
@@ -611,6 +618,9 @@ def record_in_catalog(catalog: "Catalog", result: RunResult, show_id: str, code:
         key=str(result.video.path),
         bytes=result.video.path.stat().st_size,
     )
+    for kind, key in (("video", video_key(show_id, code)), ("audio", audio_key(show_id, code))):
+        if key in keys:
+            catalog.upsert("media_assets", episode_id=result.episode_id, kind=kind, key=key, bytes=-1)
     best: dict[str, tuple[float, int]] = {}
     for track in result.tracks:
         person = track.person_id
@@ -625,15 +635,35 @@ def record_in_catalog(catalog: "Catalog", result: RunResult, show_id: str, code:
 
 def publish(settings: Settings, result: RunResult, files: list[Path], show: str, code: str) -> list[str]:
     """Copy the run's manifests, reports and face chips into the artifact store's layout."""
-    import cv2
-
-    from screenalytics.stores.artifacts import chip_key, manifest_key, open_artifacts, report_key
+    from screenalytics.audio import write_wav
+    from screenalytics.stores.artifacts import (
+        audio_key,
+        chip_key,
+        frame_key,
+        manifest_key,
+        open_artifacts,
+        report_key,
+        video_key,
+    )
 
     store = open_artifacts(settings)
     keys = []
     for f in files:
         key_of = report_key if f.name.startswith("screen_time") else manifest_key
         keys.append(store.put(key_of(show, code, f.name), f))
+    if result.context is not None:
+        for shot_id, (t, jpg) in result.context.shot_frames.items():
+            keys.append(store.put(frame_key(show, code, shot_id, t), jpg))
+    if settings.storage.archive_media:
+        keys.append(store.put(video_key(show, code), result.video.path))
+        audio = load_audio(result.video.path, settings.audio.sample_rate)
+        if audio is not None:
+            wav = result.video.path.with_suffix(".screenalytics.wav")
+            write_wav(wav, audio)
+            try:
+                keys.append(store.put(audio_key(show, code), wav))
+            finally:
+                wav.unlink(missing_ok=True)
     for track_id, best in result.chips.items():
         for n, (_, crop) in enumerate(best):
             ok, jpg = cv2.imencode(".jpg", crop)

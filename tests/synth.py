@@ -93,10 +93,10 @@ def write_audio_only(path: Path, seconds: float = 1.0, sample_rate: int = 16000)
 
 def write_wav(path: Path, samples: np.ndarray, sample_rate: int = 16000) -> None:
     """16-bit PCM mono WAV (for voice bank clips cut from the shared recordings)."""
-    with av.open(str(path), "w", format="wav") as out:
-        stream = out.add_stream("pcm_s16le", rate=sample_rate)
-        stream.layout = "mono"
-        _encode_mono(out, stream, samples, sample_rate)
+    from screenalytics.audio import Audio
+    from screenalytics.audio import write_wav as write
+
+    write(path, Audio(np.asarray(samples, np.float32), sample_rate))
 
 
 def read_rttm(path: Path, file_id: str | None = None) -> list[tuple[float, float, str]]:

@@ -49,7 +49,7 @@ def test_a_run_attached_to_a_catalogued_episode(env, pipeline, tmp_path):
     ):
         res = runner.invoke(cli, args, env=env)
         assert res.exit_code == 0, res.output
-    settings = load_settings(audio={"enabled": False})
+    settings = load_settings(audio={"enabled": False}, storage={"archive_media": True})
     run_episode(Pipeline(settings), video, bank, tmp_path / "out", episode_id="ep1")
     cat = Catalog(open_results(settings))
     featured = cat.get("person_featured", person_id="kit")
@@ -57,6 +57,14 @@ def test_a_run_attached_to_a_catalogued_episode(env, pipeline, tmp_path):
     assert open_artifacts(settings).get(featured["key"])[:2] == b"\xff\xd8"  # a JPEG
     assert "reports/got/S01E02/screen_time.json" in open_artifacts(settings).list("reports/")
     assert [s["shot_id"] for s in cat.list("shots")] == [0, 1]
+    art = open_artifacts(settings)
+    frames = art.list("frames/got/S01E02/")
+    assert [k.split("/")[3] for k in frames] == ["0", "1"]  # one frame per shot
+    assert art.get("videos/got/S01E02/episode.mp4") == video.read_bytes()
+    assert {a["kind"] for a in cat.list("media_assets")} == {"source_video", "video"}  # the clip has no audio
+    assert runner.invoke(cli, ["show", "season", "got", "1", "--title", "The Kingsroad"], env=env).exit_code == 0
+    assert cat.get("seasons", show_id="got", season=1)["title"] == "The Kingsroad"
+    assert runner.invoke(cli, ["show", "season", "nope", "1"], env=env).exit_code == 1
     listing = runner.invoke(cli, ["person", "list"], env=env).output
     assert "Kit Harington" in listing and "chips/got/S01E02" in listing
     bad = runner.invoke(cli, ["person", "feature", "kit", "chips/none.jpg"], env=env)

@@ -63,11 +63,19 @@ def test_artifacts_layout_urls_and_lifecycle(env):
 
 
 def test_a_run_stores_results_and_publishes_reports(env, pipeline, tmp_path):
+    import numpy as np
+
+    from screenalytics.audio import load_audio
+
     video = tmp_path / "v.mp4"
-    compose(video, [ShotSpec(FACES / "obama.jpg", 0.8, ["obama"])])
+    tone = 0.1 * np.sin(2 * np.pi * 220 * np.arange(int(0.8 * 16000)) / 16000)
+    compose(video, [ShotSpec(FACES / "obama.jpg", 0.8, ["obama"])], audio=tone)
     bank = make_facebank(tmp_path / "fb", {"obama": ["obama2.jpg"]})
-    settings = load_settings(audio={"enabled": False})
+    settings = load_settings(audio={"enabled": False}, storage={"archive_media": True})
     run_episode(Pipeline(settings), video, bank, tmp_path / "out", episode_id="ep", show="demo")
+    wav = tmp_path / "back.wav"
+    wav.write_bytes(open_artifacts(settings).get("audio/demo/ep/episode.wav"))
+    assert load_audio(wav).duration_s == pytest.approx(0.8, abs=0.1)
     assert open_results(settings).read("screen_time", "ep").to_pylist()[0]["person_id"] == "obama"
     keys = open_artifacts(settings).list("reports/demo/ep")
     assert "reports/demo/ep/screen_time.json" in keys and "reports/demo/ep/screen_time.csv" in keys
