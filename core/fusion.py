@@ -11,7 +11,7 @@ from scipy.optimize import linear_sum_assignment
 from screenalytics.config import FusionConfig
 from screenalytics.data import AVLink, ScreenTime, SpeechSegment
 from screenalytics.diarization import Turn
-from screenalytics.screentime import VisualSample, intersection_length, merged, sort_rows, union_length
+from screenalytics.screentime import VisualSample, add_speech, intersection_length, sort_rows
 
 RESOLUTION_S = 0.02  # timeline grid for co-occurrence
 
@@ -136,17 +136,8 @@ def add_speaking_time(
         link = links[t.speaker]
         speech[link.person_id].append((t.start, t.end))
         link_score[link.person_id] = max(link_score.get(link.person_id, 0.0), link.score)
-    visual: dict[str, list[tuple[float, float]]] = defaultdict(list)
-    for s in samples:
-        visual[s.person_id].append((s.t, s.t + s.duration))
-    by_id = {r.person_id: r for r in rows}
-    for person in speech:
-        if person not in by_id:
-            by_id[person] = ScreenTime(person_id=person, visual_s=0.0)
+    by_id = add_speech(rows, speech, samples)
     for person, row in by_id.items():
-        spoken = merged(speech.get(person, []))
-        row.speaking_s = union_length(spoken)
-        row.both_s = intersection_length(spoken, visual.get(person, []))
         total = row.visual_s + row.speaking_s
         if total > 0:
             row.confidence = (row.visual_s * row.confidence + row.speaking_s * link_score.get(person, 0.5)) / total

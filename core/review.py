@@ -86,14 +86,18 @@ class State:
         hits = [lab for lab in self.labels_of(track_id) if lab.covers(t)]
         return min(hits, key=lambda lab: (lab.end_t - lab.start_t, lab.label_id)) if hits else None
 
-    def screen_time(self, people: list[str] = ()) -> list[ScreenTime]:  # type: ignore[assignment]
-        samples = []
+    def visual_samples(self) -> list[VisualSample]:
+        """Every labelled sample with its person (manual labels count as certain)."""
+        out = []
         for s in self.samples.values():
             lab = self.person_at(s.track_id, s.t)
             if lab is not None:
                 conf = 1.0 if lab.method == "manual" else lab.score
-                samples.append(VisualSample(lab.person_id, s.track_id, s.t, s.duration, conf))
-        return visual_screen_time(samples, people)
+                out.append(VisualSample(lab.person_id, s.track_id, s.t, s.duration, conf))
+        return out
+
+    def screen_time(self, people: list[str] = ()) -> list[ScreenTime]:  # type: ignore[assignment]
+        return visual_screen_time(self.visual_samples(), people)
 
     def snapshot(self) -> tuple[dict[int, Sample], dict[str, Label]]:
         return dict(self.samples), dict(self.labels)

@@ -54,6 +54,24 @@ def sort_rows(rows: list[ScreenTime]) -> list[ScreenTime]:
     return sorted(rows, key=lambda r: (-r.visual_s, -r.speaking_s, r.person_id))
 
 
+def add_speech(
+    rows: list[ScreenTime], speech: dict[str, list[tuple[float, float]]], samples: Iterable[VisualSample]
+) -> dict[str, ScreenTime]:
+    """Set speaking_s (union of each person's speech) and both_s (speaking while visible),
+    adding a row for anyone heard but never seen. Returns the rows by person id."""
+    visual: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    for smp in samples:
+        visual[smp.person_id].append((smp.t, smp.t + smp.duration))
+    by_id = {r.person_id: r for r in rows}
+    for person in speech:
+        by_id.setdefault(person, ScreenTime(person_id=person, visual_s=0.0))
+    for person, row in by_id.items():
+        spoken = merged(speech.get(person, []))
+        row.speaking_s = union_length(spoken)
+        row.both_s = intersection_length(spoken, visual.get(person, []))
+    return by_id
+
+
 def screen_time_row(row: ScreenTime) -> dict[str, object]:
     """The exported form of a row: contract fields, rounded to milliseconds."""
     d = {k: getattr(row, k) for k in SCREEN_TIME_FIELDS}

@@ -25,7 +25,7 @@ import numpy as np
 from screenalytics.data import Assignment, HistoryEntry, ScreenTime
 from screenalytics.errors import ScreenalyticsError
 from screenalytics.review import Change, Label, ReviewError, Sample, State
-from screenalytics.screentime import intersection_length, merged, sort_rows, union_length
+from screenalytics.screentime import add_speech, sort_rows, visual_screen_time
 from screenalytics.stores.artifacts import ArtifactStore
 from screenalytics.stores.lance import ResultStore, quote
 
@@ -121,13 +121,15 @@ class ReviewSession:
     def edit(self, op: Callable[..., Change], *args: Any, who: str = "", reason: str = "", **kwargs: Any) -> Change:
         """Run a review operation (from screenalytics.review) on the latest state and commit it."""
         with self.locked():
-            change = op(self.load(), *args, **kwargs)
-            self._commit(change, who, reason)
+            state = self.load()
+            change = op(state, *args, **kwargs)
+            self._commit(change, state, who, reason)
         return change
 
     def undo(self, who: str = "", reason: str = "") -> Change:
         """Revert the latest edit not yet undone; the undo is itself a new history entry."""
         with self.locked():
+            state = self.load()
             entries = self.history()
             undone = {h["undoes"] for h in entries if h["undoes"]}
             target = next((h for h in reversed(entries) if not h["undoes"] and h["change_id"] not in undone), None)
@@ -138,11 +140,11 @@ class ReviewSession:
                 before, after = _unrow(b), _unrow(a)
                 change.rows[_key(before or after)] = (before, after)  # type: ignore[arg-type]
             inverse = change.inverse()
-            self._commit(inverse, who, reason or f"undo {target['op']}", undoes=target["change_id"])
+            self._commit(inverse, state, who, reason or f"undo {target['op']}", undoes=target["change_id"])
         return inverse
 
-    def _commit(self, change: Change, who: str, reason: str, undoes: str = "") -> None:
-        state = self.load()
+    def _commit(self, change: Change, state: State, who: str, reason: str, undoes: str = "") -> None:
+        """Write a change made against ``state`` (loaded under the lock), then its history entry."""
         for (kind, key), (before, _) in change.rows.items():
             if (state.samples if kind == "sample" else state.labels).get(key) != before:
                 raise ConflictError(f"episode {self.episode_id!r} changed since this edit was prepared; reload and retry")
@@ -189,28 +191,18 @@ class ReviewSession:
             undoes,
         )
         self.results.table("assignment_history").add(HistoryEntry.to_table([entry], episode_id=self.episode_id, run_id=run))
-        self.refresh_screen_time()
+        state.apply(change)
+        self.refresh_screen_time(state)
 
-    def refresh_screen_time(self) -> list[ScreenTime]:
+    def refresh_screen_time(self, state: State | None = None) -> list[ScreenTime]:
         """Recompute the episode's screen time from the corrected state (speech as stored)."""
-        state = self.load()
+        state = state or self.load()
         people = [r["person_id"] for r in self.results.read("screen_time", self.episode_id).to_pylist()]
-        by_id = {r.person_id: r for r in state.screen_time(people)}
-        visual: dict[str, list[tuple[float, float]]] = {}
-        for s in state.samples.values():
-            lab = state.person_at(s.track_id, s.t)
-            if lab:
-                visual.setdefault(lab.person_id, []).append((s.t, s.t + s.duration))
+        samples = state.visual_samples()
         speech: dict[str, list[tuple[float, float]]] = {}
         for seg in self.results.read("speech_segments", self.episode_id).to_pylist():
             speech.setdefault(seg["person_id"], []).append((seg["start"], seg["end"]))
-        for person in speech:
-            by_id.setdefault(person, ScreenTime(person, 0.0))
-        for person, row in by_id.items():
-            spoken = merged(speech.get(person, []))
-            row.speaking_s = union_length(spoken)
-            row.both_s = intersection_length(spoken, visual.get(person, []))
-        rows = sort_rows(list(by_id.values()))
+        rows = sort_rows(list(add_speech(visual_screen_time(samples, people), speech, samples).values()))
         run, table = self.run_id(), self.results.table("screen_time")
         # new rows first, old ones after: a reader never finds the episode without screen time
         table.add(ScreenTime.to_table(rows, episode_id=self.episode_id, run_id=f"{run}:pending"))
