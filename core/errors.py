@@ -19,3 +19,13 @@ class ConfigError(ScreenalyticsError):
 
 class ModelNotFoundError(ScreenalyticsError):
     """A model file that is not on disk; the message says where we looked and how to get it."""
+
+
+class PluginError(ScreenalyticsError):
+    """A plugin that does not keep its contract (a class without a name or a required method)."""
+
+
+class Cancelled(ScreenalyticsError):
+    """A run stopped on request (its stored results are those of the previous run, untouched)."""
+
+    exit_code = 130

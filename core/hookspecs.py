@@ -1,8 +1,10 @@
 """Every extension point of Screenalytics, in pipeline order.
 
 A plugin is a module or object with functions marked ``@hookimpl`` named like the specs below.
-``register_*`` hooks receive a ``register`` callback; call it with an implementation class
-(one with a ``name`` class attribute) to make that implementation selectable by config.
+``register_*`` hooks receive a ``register`` callback: a stage hook takes an implementation class
+(checked against its contract in ``screenalytics.model.contracts``, selected by its ``name`` in
+config, with its own settings in an optional ``Options`` pydantic model), ``register_models``
+takes a ``ModelSpec``. This module imports only the data layer.
 """
 
 from __future__ import annotations
@@ -15,12 +17,21 @@ import pluggy
 if TYPE_CHECKING:  # pragma: no cover
     import click
 
-    from screenalytics.pipeline import RunContext, RunResult
+    from screenalytics.model.names import Output
+    from screenalytics.model.run import RunContext, RunResult
 
 hookspec = pluggy.HookspecMarker("screenalytics")
 hookimpl = pluggy.HookimplMarker("screenalytics")
 
-Register = Callable[[type], None]
+Register = Callable[[Any], None]
+
+# --- Models: the files plugins load ----------------------------------------------------------
+
+
+@hookspec
+def register_models(register: Register) -> None:
+    """Register ModelSpec entries (files, sha256, download URL, licence) that plugins load by name."""
+
 
 # --- Vision stages ---------------------------------------------------------------------------
 
@@ -72,7 +83,7 @@ def register_exporters(register: Register) -> None:
 
 
 @hookspec
-def register_commands(cli: "click.Group") -> None:
+def register_commands(cli: click.Group) -> None:
     """Add click commands or groups to the ``screenalytics`` CLI."""
 
 
@@ -80,15 +91,15 @@ def register_commands(cli: "click.Group") -> None:
 
 
 @hookspec
-def run_started(context: "RunContext") -> None:
+def run_started(context: RunContext) -> None:
     """Called once the input is validated, before the first frame is decoded."""
 
 
 @hookspec
-def stage_completed(stage: str, result: Any, context: "RunContext") -> None:
-    """Called after each stage with its output, which a plugin may inspect or edit in place."""
+def stage_completed(stage: Output, result: Any, context: RunContext) -> None:
+    """Called with each stage's final output (named by ``Output``), which a plugin may edit in place."""
 
 
 @hookspec
-def run_finished(result: "RunResult", context: "RunContext") -> None:
+def run_finished(result: RunResult, context: RunContext) -> None:
     """Called after results are computed and stored, before exporters run."""

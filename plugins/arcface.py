@@ -10,7 +10,8 @@ from insightface.utils import face_align
 
 from screenalytics import hookimpl
 from screenalytics.config import Settings
-from screenalytics.model_registry import ModelStore
+from screenalytics.model.vectors import normalise
+from screenalytics.registry.models import ModelFile, ModelSpec, ModelStore
 from screenalytics.runtime import session, uses_gpu, with_dynamic_batch
 
 CROP = 112
@@ -55,6 +56,11 @@ class ArcFaceRecognizer:
         if batched.shape == single.shape and np.allclose(batched, single, atol=1e-4):
             self._sess, self._fixed_batch = candidate, None
 
+    @property
+    def batch_limit(self) -> int | None:
+        """Faces per model call the loaded model accepts (None: any number)."""
+        return self._fixed_batch
+
     def align(self, image_bgr: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
         """Warp the face onto the ArcFace 5-point template (112x112)."""
         with warnings.catch_warnings():
@@ -73,9 +79,61 @@ class ArcFaceRecognizer:
         out = np.concatenate(
             [self._sess.run(None, {self._input: np.ascontiguousarray(x[i : i + step])})[0] for i in range(0, len(x), step)]
         )
-        return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+        return normalise(out)
 
 
 @hookimpl
 def register_recognizers(register):  # type: ignore[no-untyped-def]
     register(ArcFaceRecognizer)
+
+
+@hookimpl
+def register_models(register):  # type: ignore[no-untyped-def]
+    faceplugin = "https://github.com/Faceplugin-ltd/FaceRecognition-LivenessDetection-Javascript"
+    insightface = "https://github.com/deepinsight/insightface/tree/master/python-package"
+    register(
+        ModelSpec(
+            "faceplugin-512d",
+            "recognizer",
+            "ArcFace-style 512-d face embedding",
+            "MIT",
+            f"{faceplugin} (model/fr_feature.onnx; also npm faceplugin-face-recognition-js 0.0.1)",
+            (
+                ModelFile(
+                    "face/faceplugin_fr_feature_512d.onnx",
+                    "87aacdfe57510db2af90c0251df680e8eec88f122ee94712121d09bcaaaf3581",
+                    f"{faceplugin}/raw/main/model/fr_feature.onnx",
+                ),
+            ),
+            params={"dim": 512, "input_mean": 127.0, "input_std": 128.0, "rgb": True},
+            default=True,
+        )
+    )
+    register(
+        ModelSpec(
+            "mobilefacenet-128d",
+            "recognizer",
+            "MobileFaceNet 128-d face embedding (faster, slightly weaker)",
+            "none stated",
+            "MobileFaceNet, an ArcFace-aligned ONNX export of undocumented origin: no public download known",
+            (ModelFile("face/mobilefacenet_128d.onnx", "f055d9c9a4d826d198c42666590fdefa0fdc1374a75ccb6306c3d1b1bf8f74c5"),),
+            params={"dim": 128, "input_mean": 127.5, "input_std": 127.5, "rgb": True},
+        )
+    )
+    register(
+        ModelSpec(
+            "arcface-r50",
+            "recognizer",
+            "InsightFace ArcFace ResNet-50 (w600k_r50 from the buffalo_l pack)",
+            "InsightFace models are for non-commercial research use",
+            insightface,
+            (
+                ModelFile(
+                    "face/w600k_r50.onnx",
+                    url="https://github.com/deepinsight/insightface/releases/download/v0.7/buffalo_l.zip",
+                    archive_member="w600k_r50.onnx",
+                ),
+            ),
+            params={"dim": 512, "input_mean": 127.5, "input_std": 127.5, "rgb": True},
+        )
+    )

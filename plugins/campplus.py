@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import kaldi_native_fbank as knf
 import numpy as np
+from pydantic import BaseModel, Field
 
 from screenalytics import hookimpl
-from screenalytics.audio import Audio
 from screenalytics.config import Settings
-from screenalytics.model_registry import ModelStore
+from screenalytics.model.media import Audio
+from screenalytics.model.speech import Ranges
+from screenalytics.model.vectors import normalise
+from screenalytics.registry.models import ModelFile, ModelSpec, ModelStore
 from screenalytics.runtime import session
 
 HOP = 160  # 10 ms at 16 kHz
@@ -21,8 +24,12 @@ class CAMPlusEmbedder:
 
     name = "campplus"
 
+    class Options(BaseModel, extra="forbid"):
+        model: str = "campplus-192d"
+        batch_frames: int = Field(500, ge=100)  # fbank frames per embedding at most (5 s)
+
     def __init__(self, settings: Settings, models: ModelStore) -> None:
-        self.cfg = settings.speaker_embedding
+        self.cfg = settings.options_for(type(self))
         self._sess = session(models.path(self.cfg.model), settings.runtime)
         self.dim = int(self._sess.get_outputs()[0].shape[-1])
         self._cache: tuple[int, np.ndarray] | None = None
@@ -44,7 +51,7 @@ class CAMPlusEmbedder:
         self._cache = (key, feats)
         return feats
 
-    def embed(self, audio: Audio, ranges: list[list[tuple[float, float]]]) -> np.ndarray:
+    def embed(self, audio: Audio, ranges: list[Ranges]) -> np.ndarray:
         """One L2-normalised embedding per item; an item is a list of (start, end) seconds."""
         feats = self.fbank(audio)
         centres = (np.arange(len(feats)) * HOP + WIN / 2) / audio.sample_rate
@@ -60,10 +67,30 @@ class CAMPlusEmbedder:
                 x = np.resize(x, (MIN_FRAMES, x.shape[1]))
             x = x - x.mean(axis=0, keepdims=True)
             e = self._sess.run(None, {"fbank": x[None]})[0][0]
-            out[i] = e / max(float(np.linalg.norm(e)), 1e-12)
+            out[i] = normalise(e)
         return out
 
 
 @hookimpl
 def register_speaker_embedders(register):  # type: ignore[no-untyped-def]
     register(CAMPlusEmbedder)
+
+
+@hookimpl
+def register_models(register):  # type: ignore[no-untyped-def]
+    register(
+        ModelSpec(
+            "campplus-192d",
+            "speaker_embedder",
+            "CAM++ speaker embedding (3D-Speaker, zh/en common), 192-d, Kaldi fbank input",
+            "Apache-2.0",
+            "https://modelscope.cn/models/iic/speech_campplus_sv_zh_en_16k-common_advanced "
+            "(PyTorch weights; export to ONNX with input 'fbank' [B, frames, 80]); no public copy of this ONNX file",
+            (
+                ModelFile(
+                    "audio/campplus_cn_en_common_192d.onnx", "c0f8d5f6a6ff75371ea00d30601dfa3e5c6f99c0ad284cadb4beb04eadadb43c"
+                ),
+            ),
+            default=True,
+        )
+    )

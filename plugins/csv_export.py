@@ -6,8 +6,8 @@ import csv
 from pathlib import Path
 
 from screenalytics import hookimpl
-from screenalytics.pipeline import RunResult  # noqa: TC001
-from screenalytics.screentime import SCREEN_TIME_FIELDS, screen_time_row
+from screenalytics.model.run import RunResult
+from screenalytics.stages.screentime import SCREEN_TIME_FIELDS, screen_time_row
 
 
 class CsvExporter:

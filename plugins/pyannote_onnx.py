@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
+from pydantic import BaseModel
 
 from screenalytics import hookimpl
-from screenalytics.audio import Audio
 from screenalytics.config import Settings
-from screenalytics.diarization import Diarization, Segmentation, diarize_segmentation, powerset_to_multilabel, window_starts
-from screenalytics.model_registry import ModelStore
-from screenalytics.plugin_manager import get_implementation
+from screenalytics.model.contracts import SpeakerEmbedder
+from screenalytics.model.media import Audio
+from screenalytics.model.speech import Diarization, Segmentation
+from screenalytics.registry.models import ModelFile, ModelSpec, ModelStore
 from screenalytics.runtime import session
+from screenalytics.stages.diarization import diarize_segmentation, powerset_to_multilabel, window_starts
+
+SHA256 = "22f47e584f5f26dd918ba1bdf188ca1bc08cfe02bf1d7eff2c9a0f568b25f070"
 
 
 class PyannoteOnnxDiarizer:
@@ -20,13 +22,15 @@ class PyannoteOnnxDiarizer:
 
     name = "pyannote-onnx"
 
-    def __init__(self, settings: Settings, models: ModelStore, embedder: Any = None) -> None:
-        self.settings = settings
+    class Options(BaseModel, extra="forbid"):
+        model: str = "pyannote-segmentation-3.0"  # a registered segmentation model or an .onnx path
+
+    def __init__(self, settings: Settings, models: ModelStore, embedder: SpeakerEmbedder) -> None:
         self.cfg = settings.diarization
-        name = self.cfg.segmentation_model
+        name = settings.options_for(type(self)).model
         self.params = models.spec(name).params if name in models.registry else {}
         self._sess = session(models.path(name), settings.runtime)
-        self.embedder = embedder or get_implementation("speaker_embedder", settings.speaker_embedding.embedder)(settings, models)
+        self.embedder = embedder
 
     def segment(self, audio: Audio) -> Segmentation:
         window = int(self.params.get("window_samples", 160000))
@@ -53,3 +57,20 @@ class PyannoteOnnxDiarizer:
 @hookimpl
 def register_diarizers(register):  # type: ignore[no-untyped-def]
     register(PyannoteOnnxDiarizer)
+
+
+@hookimpl
+def register_models(register):  # type: ignore[no-untyped-def]
+    register(
+        ModelSpec(
+            "pyannote-segmentation-3.0",
+            "diarizer",
+            "pyannote segmentation-3.0 exported to ONNX (powerset, 3 local speakers, 10 s windows)",
+            "MIT",
+            "https://huggingface.co/pyannote/segmentation-3.0 (export the PyTorch weights to ONNX, waveform -> logits); "
+            "no public copy of this ONNX file",
+            (ModelFile("audio/pyannote_segmentation-3.0.onnx", SHA256),),
+            params={"window_samples": 160000, "frame_step_samples": 270, "receptive_field_samples": 991},
+            default=True,
+        )
+    )

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 import supervision as sv
+from pydantic import BaseModel, Field
 
 from screenalytics import hookimpl
 from screenalytics.config import Settings
-from screenalytics.faces import make_detections, shrink
-from screenalytics.model_registry import ModelStore
+from screenalytics.registry.models import ModelFile, ModelSpec, ModelStore
 from screenalytics.runtime import providers
+from screenalytics.stages.faces import make_detections, shrink
+
+INSIGHTFACE = "https://github.com/deepinsight/insightface/tree/master/python-package"
+NON_COMMERCIAL = "InsightFace models are for non-commercial research use"
 
 
 class SCRFDDetector:
@@ -17,13 +21,18 @@ class SCRFDDetector:
 
     name = "scrfd"
 
+    class Options(BaseModel, extra="forbid"):
+        model: str = "scrfd-500m"  # scrfd-500m | scrfd-2.5g | an .onnx path
+        input_size: int = Field(640, ge=32)  # square network input; frames are letterboxed to it
+
     def __init__(self, settings: Settings, models: ModelStore) -> None:
         from insightface.model_zoo import get_model
 
         self.cfg = settings.detection
-        self.model_path = models.path(self.cfg.models.get(self.name, "scrfd-500m"))
+        options = settings.options_for(type(self))
+        self.model_path = models.path(options.model)
         self._model = get_model(str(self.model_path), providers=providers(settings.runtime))
-        size = self.cfg.scrfd_input_size
+        size = options.input_size
         self._input_size = (size, size)
         self._model.prepare(
             ctx_id=-1, input_size=self._input_size, det_thresh=self.cfg.score_threshold, nms_thresh=self.cfg.nms_threshold
@@ -40,3 +49,28 @@ class SCRFDDetector:
 @hookimpl
 def register_detectors(register):  # type: ignore[no-untyped-def]
     register(SCRFDDetector)
+
+
+@hookimpl
+def register_models(register):  # type: ignore[no-untyped-def]
+    for name, pack, file, sha, what in (
+        ("scrfd-500m", "buffalo_sc", "det_500m.onnx", "5e4447f50245bbd7966bd6c0fa52938c61474a04ec7def48753668a9d8b4ea3a", ""),
+        (
+            "scrfd-2.5g",
+            "buffalo_m",
+            "det_2.5g.onnx",
+            "041f73f47371333d1d17a6fee6c8ab4e6aecabefe398ff32cca4e2d5eaee0af9",
+            ", slower",
+        ),
+    ):
+        url = f"https://github.com/deepinsight/insightface/releases/download/v0.7/{pack}.zip"
+        register(
+            ModelSpec(
+                name,
+                "detector",
+                f"SCRFD face detector (InsightFace {pack} pack){what}",
+                NON_COMMERCIAL,
+                INSIGHTFACE,
+                (ModelFile(f"face/{file}", sha, url, archive_member=file),),
+            )
+        )

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+from pydantic import BaseModel, Field
 
 from screenalytics import hookimpl
-from screenalytics.audio import Audio
 from screenalytics.config import Settings
-from screenalytics.model_registry import ModelStore
+from screenalytics.model.media import Audio
+from screenalytics.model.speech import Ranges
+from screenalytics.registry.models import ModelFile, ModelSpec, ModelStore
 from screenalytics.runtime import session
 
 CHUNK = 512  # samples per step at 16 kHz (32 ms)
@@ -17,13 +19,18 @@ MIN_STREAM_CHUNKS = 940  # ~30 s: shorter files run as one stream
 
 
 class SileroVAD:
-    """Silero VAD v5: speech probability every 32 ms, hysteresis thresholds, min durations."""
+    """Silero VAD: speech probability every 32 ms, hysteresis thresholds, min durations."""
 
     name = "silero"
 
+    class Options(BaseModel, extra="forbid"):
+        model: str = "silero-vad"
+        streams: int = Field(16, ge=1)  # a long file is cut into this many parallel streams (one batch per step)
+
     def __init__(self, settings: Settings, models: ModelStore) -> None:
         self.cfg = settings.vad
-        self._sess = session(models.path(self.cfg.model), settings.runtime)
+        self.options = settings.options_for(type(self))
+        self._sess = session(models.path(self.options.model), settings.runtime)
 
     def probabilities(self, audio: Audio) -> np.ndarray:
         """Speech probability per 32 ms chunk.
@@ -36,7 +43,7 @@ class SileroVAD:
             raise ValueError("Silero VAD here expects 16 kHz audio")
         x = audio.samples
         n_chunks = max(1, int(np.ceil(len(x) / CHUNK)))
-        streams = max(1, min(self.cfg.streams, n_chunks // MIN_STREAM_CHUNKS))
+        streams = max(1, min(self.options.streams, n_chunks // MIN_STREAM_CHUNKS))
         per_stream = int(np.ceil(n_chunks / streams))
         padded = np.zeros((WARMUP + streams * per_stream) * CHUNK, np.float32)
         padded[WARMUP * CHUNK : WARMUP * CHUNK + len(x)] = x
@@ -54,7 +61,7 @@ class SileroVAD:
             context = chunk[:, -CONTEXT:]
         return probs[:, WARMUP:].reshape(-1)[:n_chunks]
 
-    def detect(self, audio: Audio) -> list[tuple[float, float]]:
+    def detect(self, audio: Audio) -> Ranges:
         """Speech regions (start, end) in seconds."""
         cfg, step = self.cfg, CHUNK / audio.sample_rate
         probs = self.probabilities(audio)
@@ -90,3 +97,24 @@ class SileroVAD:
 @hookimpl
 def register_vads(register):  # type: ignore[no-untyped-def]
     register(SileroVAD)
+
+
+@hookimpl
+def register_models(register):  # type: ignore[no-untyped-def]
+    register(
+        ModelSpec(
+            "silero-vad",
+            "vad",
+            "Silero VAD v6 (ONNX), 32 ms frames at 16 kHz",
+            "MIT",
+            "https://github.com/snakers4/silero-vad (release v6.2.1; also the PyPI package silero-vad 6.2)",
+            (
+                ModelFile(
+                    "audio/silero_vad.onnx",
+                    "1a153a22f4509e292a94e67d6f9b85e8deb25b4988682b7e174c65279d8788e3",
+                    "https://github.com/snakers4/silero-vad/raw/v6.2.1/src/silero_vad/data/silero_vad.onnx",
+                ),
+            ),
+            default=True,
+        )
+    )

@@ -5,11 +5,12 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import supervision as sv
+from pydantic import BaseModel
 
 from screenalytics import hookimpl
 from screenalytics.config import Settings
-from screenalytics.faces import make_detections, shrink
-from screenalytics.model_registry import ModelStore
+from screenalytics.registry.models import ModelFile, ModelSpec, ModelStore
+from screenalytics.stages.faces import make_detections, shrink
 
 # OpenCV 5 warns on every net it builds that graph targets are unsupported; not actionable here.
 if hasattr(cv2, "utils") and hasattr(cv2.utils, "logging"):
@@ -21,9 +22,12 @@ class YuNetDetector:
 
     name = "yunet"
 
+    class Options(BaseModel, extra="forbid"):
+        model: str = "yunet-2023mar"  # a registered model name or an .onnx path
+
     def __init__(self, settings: Settings, models: ModelStore) -> None:
         self.cfg = settings.detection
-        self.model_path = models.path(self.cfg.models.get(self.name, "yunet-2023mar"))
+        self.model_path = models.path(settings.options_for(type(self)).model)
         self._net = cv2.FaceDetectorYN.create(
             str(self.model_path), "", (320, 320), self.cfg.score_threshold, self.cfg.nms_threshold, self.cfg.top_k
         )
@@ -46,3 +50,24 @@ class YuNetDetector:
 @hookimpl
 def register_detectors(register):  # type: ignore[no-untyped-def]
     register(YuNetDetector)
+
+
+@hookimpl
+def register_models(register):  # type: ignore[no-untyped-def]
+    register(
+        ModelSpec(
+            "yunet-2023mar",
+            "detector",
+            "YuNet face detector with 5 landmarks (OpenCV Zoo)",
+            "Apache-2.0",
+            "https://github.com/opencv/opencv_zoo/tree/main/models/face_detection_yunet",
+            (
+                ModelFile(
+                    "face/face_detection_yunet_2023mar.onnx",
+                    "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4",
+                    "https://github.com/opencv/opencv_zoo/raw/main/models/face_detection_yunet/face_detection_yunet_2023mar.onnx",
+                ),
+            ),
+            default=True,
+        )
+    )

@@ -61,19 +61,31 @@ class Catalog:
         return " AND ".join(parts)
 
     def upsert(self, name: str, /, **row: Any) -> dict[str, Any]:
-        """Insert or replace the row with these key values (new row first, then the old one goes)."""
+        """Insert the row, or update the one with these key values (None leaves a field as it is)."""
         schema = SCHEMAS[name]
         full = {f.name: row.get(f.name) for f in schema}
         if isinstance(full.get("meta"), dict):
             full["meta"] = json.dumps(full["meta"])
-        table = self.table(name)
-        existing = table.search().where(self._where(name, full)).limit(None).to_arrow().to_pylist()
+        existing = self.get(name, **{k: full[k] for k in KEYS[name]})
         if existing:
-            merged = {**existing[0], **{k: v for k, v in full.items() if v is not None}}
-            table.delete(self._where(name, full))
-            full = merged
-        table.add(pa.table({k: [full[k]] for k in schema.names}, schema=schema))
+            full = {**existing, **{k: v for k, v in full.items() if v is not None}}
+        table = self.table(name)
+        new = pa.table({k: [full[k]] for k in schema.names}, schema=schema)
+        table.merge_insert(list(KEYS[name])).when_matched_update_all().when_not_matched_insert_all().execute(new)
         return full
+
+    def replace_episode_rows(self, name: str, episode_id: str, rows: list[dict[str, Any]]) -> None:
+        """The episode's rows of a per-episode table become exactly ``rows``, in one atomic commit."""
+        schema = SCHEMAS[name]
+        new = pa.table({k: [episode_id if k == "episode_id" else r.get(k) for r in rows] for k in schema.names}, schema=schema)
+        (
+            self.table(name)
+            .merge_insert(list(KEYS[name]))
+            .when_matched_update_all()
+            .when_not_matched_insert_all()
+            .when_not_matched_by_source_delete(f"episode_id = {quote(episode_id)}")
+            .execute(new)
+        )
 
     def get(self, name: str, /, **key: Any) -> dict[str, Any] | None:
         rows = self.table(name).search().where(self._where(name, key)).limit(None).to_arrow().to_pylist()
@@ -95,6 +107,14 @@ class Catalog:
     def add_show(self, show_id: str, title: str = "", meta: dict[str, Any] | None = None) -> dict[str, Any]:
         return self.upsert("shows", show_id=show_id, title=title or show_id, meta=meta or {})
 
+    def add_season(self, show_id: str, season: int, title: str | None = None) -> dict[str, Any]:
+        """Add a season of a known show, or rename it (a None title keeps the current one)."""
+        if self.get("shows", show_id=show_id) is None:
+            raise CatalogError(f"unknown show {show_id!r}: add it first (`screenalytics show add {show_id}`)")
+        current = self.get("seasons", show_id=show_id, season=season)
+        title = title or (current["title"] if current else f"Season {season}")
+        return self.upsert("seasons", show_id=show_id, season=season, title=title, meta="{}")
+
     def add_episode(
         self,
         episode_id: str,
@@ -106,10 +126,8 @@ class Catalog:
         meta: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Add an episode, or update the fields given (None leaves a field as it is)."""
-        if self.get("shows", show_id=show_id) is None:
-            raise CatalogError(f"unknown show {show_id!r}: add it first (`screenalytics show add {show_id}`)")
         if self.get("seasons", show_id=show_id, season=season) is None:
-            self.upsert("seasons", show_id=show_id, season=season, title=f"Season {season}", meta="{}")
+            self.add_season(show_id, season)
         return self.upsert(
             "episodes",
             episode_id=episode_id,

@@ -8,7 +8,7 @@ import lancedb
 import pyarrow as pa
 
 from screenalytics.config import Settings
-from screenalytics.data import (
+from screenalytics.model.records import (
     Assignment,
     AVLink,
     Detection,
@@ -40,6 +40,13 @@ TABLES: dict[str, Any] = {
 
 def quote(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
+
+
+def replace_rows(table: Any, rows: pa.Table, where: str, keep: str) -> None:
+    """Add ``rows``, then delete the old rows matching ``where`` but not ``keep`` (which marks the new
+    ones): a reader never finds the rows missing, and a failure part-way loses nothing."""
+    table.add(rows)
+    table.delete(f"({where}) AND NOT ({keep})")
 
 
 class ResultStore:
@@ -95,10 +102,8 @@ class ResultStore:
         """
         try:
             self.migrate()
-            for name, table in tables.items():
-                self.table(name).add(table)
-            for name in tables:
-                self.table(name).delete(f"episode_id = {quote(episode_id)} AND run_id != {quote(run_id)}")
+            for name, rows in tables.items():
+                replace_rows(self.table(name), rows, f"episode_id = {quote(episode_id)}", f"run_id = {quote(run_id)}")
         except Exception as e:
             raise explain(e, self.uri) from None
 
@@ -139,8 +144,7 @@ class ResultStore:
             )
             mine = f"episode_id = {quote(episode_id)}"
             table.delete(f"{mine} AND run_id = {quote(run_id)}")  # a retry of this run: no duplicates
-            table.add(fixed)
-            table.delete(f"{mine} AND run_id != {quote(run_id)}")
+            replace_rows(table, fixed, mine, f"run_id = {quote(run_id)}")
             if table.count_rows() >= min_rows_for_index and not table.list_indices():
                 from lancedb.index import IvfPq
 

@@ -22,12 +22,13 @@ from typing import Any
 
 import numpy as np
 
-from screenalytics.data import Assignment, HistoryEntry, ScreenTime
 from screenalytics.errors import ScreenalyticsError
-from screenalytics.review import Change, Label, ReviewError, Sample, State
-from screenalytics.screentime import add_speech, sort_rows, visual_screen_time
+from screenalytics.model.records import Assignment, HistoryEntry, ScreenTime
+from screenalytics.model.vectors import normalise
+from screenalytics.review.edits import Change, Label, ReviewError, Sample, State
+from screenalytics.stages.screentime import add_speech, sort_rows, visual_screen_time
 from screenalytics.stores.artifacts import ArtifactStore
-from screenalytics.stores.lance import ResultStore, quote
+from screenalytics.stores.lance import ResultStore, quote, replace_rows
 
 
 class ConflictError(ScreenalyticsError):
@@ -83,10 +84,7 @@ class ReviewSession:
         for e in self.results.read("embeddings", self.episode_id).to_pylist():
             if e["owner"] == "track":
                 vectors.setdefault(int(e["owner_id"]), []).append(np.asarray(e["vector"], np.float32))
-        embeddings = {}
-        for track, vs in vectors.items():
-            mean = np.mean(vs, axis=0)
-            embeddings[track] = mean / max(float(np.linalg.norm(mean)), 1e-12)
+        embeddings = {track: normalise(np.mean(vs, axis=0)) for track, vs in vectors.items()}
         return State(samples, labels, embeddings)
 
     def history(self) -> list[dict[str, Any]]:
@@ -205,8 +203,13 @@ class ReviewSession:
         rows = sort_rows(list(add_speech(visual_screen_time(samples, people), speech, samples).values()))
         run, table = self.run_id(), self.results.table("screen_time")
         # new rows first, old ones after: a reader never finds the episode without screen time
-        table.add(ScreenTime.to_table(rows, episode_id=self.episode_id, run_id=f"{run}:pending"))
-        table.delete(f"{self._where} AND run_id != {quote(run + ':pending')}")
+        pending = quote(run + ":pending")
+        replace_rows(
+            table,
+            ScreenTime.to_table(rows, episode_id=self.episode_id, run_id=f"{run}:pending"),
+            self._where,
+            f"run_id = {pending}",
+        )
         table.update(where=self._where, values={"run_id": run})
         return rows
 

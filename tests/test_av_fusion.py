@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from conftest import AUDIO, FACES, make_facebank
-from screenalytics.audio import load_audio
 from screenalytics.pipeline import run_episode
+from screenalytics.stages.decode import load_audio
 from synth import ShotSpec, compose, write_wav
 
 SR = 16000

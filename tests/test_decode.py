@@ -3,7 +3,7 @@
 import pytest
 
 from conftest import FACES, VIDEO
-from screenalytics.decode import iter_frames, probe
+from screenalytics.stages.decode import iter_frames, probe
 from synth import ShotSpec, compose
 
 

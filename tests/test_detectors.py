@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from conftest import FACES
-from screenalytics.model_registry import ModelStore
-from screenalytics.plugin_manager import get_implementation
+from screenalytics.registry.models import ModelStore
+from screenalytics.registry.plugins import get_implementation
 
 
 @pytest.mark.parametrize("name", ["yunet", "scrfd"])

@@ -6,15 +6,17 @@ from click.testing import CliRunner
 from conftest import MODELS
 from screenalytics.cli import cli
 from screenalytics.errors import ModelNotFoundError, ScreenalyticsError
-from screenalytics.model_registry import ModelStore
+from screenalytics.registry.models import ModelStore
 
 
 def test_registry_entries_are_complete():
     store = ModelStore(MODELS)
     for name, spec in store.registry.items():
-        assert spec.stage in {"detector", "recognizer", "vad", "speaker_embedder", "diarizer"} and spec.licence and spec.files, (
-            name
-        )
+        assert (
+            spec.stage in {"detector", "recognizer", "vad", "speaker_embedder", "diarizer", "transcriber"}
+            and spec.licence
+            and spec.files
+        ), name
     assert store.path("yunet-2023mar") == MODELS / "face" / "face_detection_yunet_2023mar.onnx"
 
 
@@ -49,7 +51,7 @@ def test_a_corrupted_model_fails_verification(tmp_path):
 
 def test_pull_without_a_public_address_says_what_to_do(tmp_path):
     with pytest.raises(ScreenalyticsError, match="no public download address.*place it at"):
-        ModelStore(tmp_path).pull("faceplugin-512d")
+        ModelStore(tmp_path).pull("mobilefacenet-128d")
 
 
 def test_pull_failure_is_clear_and_leaves_nothing(tmp_path, monkeypatch):

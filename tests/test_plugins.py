@@ -17,8 +17,11 @@ from conftest import FACES, REPO, make_facebank
 from screenalytics import hookimpl, hookspecs
 from screenalytics.config import load_settings
 from screenalytics.errors import ConfigError
+from screenalytics.model.names import PluginKind
+from screenalytics.model.speech import Diarization
 from screenalytics.pipeline import Pipeline, run_episode
-from screenalytics.plugin_manager import STAGES, get_implementation, implementations, load_plugins, pm
+from screenalytics.registry.models import ModelFile, ModelSpec, model_specs
+from screenalytics.registry.plugins import STAGES, get_implementation, implementations, load_plugins, pm
 from synth import ShotSpec, compose
 
 HOOKS = sorted(n for n, f in inspect.getmembers(hookspecs, inspect.isfunction) if hasattr(f, "screenalytics_spec"))
@@ -38,7 +41,9 @@ def test_hooks_are_the_expected_pipeline_stages():
         "stage_completed",
         "run_finished",
     }
-    assert {h for h in HOOKS if h.startswith("register_") and h != "register_commands"} == set(STAGES.values())
+    assert {h for h in HOOKS if h.startswith("register_") and h not in ("register_commands", "register_models")} == set(
+        STAGES.values()
+    )
 
 
 @pytest.mark.parametrize("hook", HOOKS)
@@ -57,20 +62,33 @@ class Recorder:
 
         name = "echo-diarizer"
 
+        def diarize(self, audio, num_speakers=None):
+            return Diarization([])
+
     class EchoTranscriber:
         """Test transcriber."""
 
         name = "echo-transcriber"
+
+        def transcribe(self, audio, regions):
+            return []
 
     class QuietVAD:
         """Hears nothing."""
 
         name = "quiet-vad"
 
+        def detect(self, audio):
+            return []
+
     class FlatEmbedder:
         """Every voice is the same voice."""
 
         name = "flat-embedder"
+        dim = 1
+
+        def embed(self, audio, ranges):
+            return np.ones((len(ranges), 1), np.float32)
 
     class CountingTracker:
         """Gives each detection its own track (to prove config picks a plugin tracker)."""
@@ -101,6 +119,12 @@ class Recorder:
 
         name = "noop-recognizer"
 
+        def align(self, image, landmarks):
+            return np.zeros((112, 112, 3), np.uint8)
+
+        def embed(self, crops):
+            return np.zeros((len(crops), 1), np.float32)
+
     class TextExporter:
         """Writes people.txt."""
 
@@ -113,6 +137,11 @@ class Recorder:
 
     def __init__(self):
         self.events: list[tuple[str, str]] = []
+
+    @hookimpl
+    def register_models(self, register):
+        EXERCISED.add("register_models")
+        register(ModelSpec("echo-model", "detector", "Test model.", "MIT", "tests", (ModelFile("face/echo.onnx"),)))
 
     @hookimpl
     def register_detectors(self, register):
@@ -200,6 +229,7 @@ def test_registration_hooks_feed_each_stage(recorder):
     assert "noop-recognizer" in implementations("recognizer")
     assert implementations("detector")["yunet"].plugin == "screenalytics.plugins.yunet"
     assert get_implementation("tracker", "per-detection") is Recorder.CountingTracker
+    assert model_specs()["echo-model"].plugin == "recorder"
     with pytest.raises(ConfigError, match="unknown diarizer plugin 'x'.*echo-diarizer"):
         get_implementation("diarizer", "x")
 
@@ -236,9 +266,9 @@ def test_noop_detector_gives_an_empty_but_valid_result(recorder, tmp_path):
     compose(video, [ShotSpec(FACES / "obama.jpg", 0.4, ["obama"])])
     bank = make_facebank(tmp_path / "fb", {"obama": ["obama2.jpg"]})
     pipe = Pipeline(load_settings(detection={"detector": "noop-detector"}))
-    pipe._detector = get_implementation("detector", "yunet")(pipe.settings, pipe.models)  # enrolment needs faces
+    pipe.use(PluginKind.DETECTOR, get_implementation("detector", "yunet")(pipe.settings, pipe.models))  # enrolment needs faces
     bank_obj = pipe.enrol(bank)
-    pipe._detector = Recorder.NoopDetector(None, None)
+    pipe.use(PluginKind.DETECTOR, Recorder.NoopDetector(None, None))
     result, _ = run_episode(pipe, video, bank_obj, tmp_path / "out")
     assert result.tracks == [] and [r.person_id for r in result.screen_time] == ["obama"]
     assert result.screen_time[0].visual_s == 0.0
@@ -259,7 +289,7 @@ def _run_python(code: str, env: dict[str, str]) -> subprocess.CompletedProcess:
 
 def test_load_plugins_env_restricts_what_loads():
     code = """
-        from screenalytics.plugin_manager import implementations
+        from screenalytics.registry.plugins import implementations
         print(sorted(implementations("detector")), sorted(implementations("exporter")))
     """
     assert _run_python(code, {"SCREENALYTICS_LOAD_PLUGINS": "yunet,json_export"}).stdout.strip() == "['yunet'] ['json']"
@@ -288,7 +318,7 @@ def test_third_party_plugins_arrive_through_entry_points(tmp_path):
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: sa-extra\nVersion: 1.0\n")
     (dist / "entry_points.txt").write_text("[screenalytics]\nsa_extra = sa_extra\n")
     code = """
-        from screenalytics.plugin_manager import implementations
+        from screenalytics.registry.plugins import implementations
         print(implementations("exporter")["shouty"].plugin)
     """
     env = {"PYTHONPATH": str(tmp_path)}

@@ -7,16 +7,16 @@ import pytest
 pytest.importorskip("pyannote.audio", reason="the [pyannote] extra is not installed (see README)")
 
 from conftest import AUDIO  # noqa: E402
-from screenalytics.audio import load_audio  # noqa: E402
 from screenalytics.config import load_settings  # noqa: E402
 from screenalytics.pipeline import Pipeline  # noqa: E402
+from screenalytics.stages.decode import load_audio  # noqa: E402
 from synth import read_rttm  # noqa: E402
 from test_audio import diarization_error_rate  # noqa: E402
 
 
 def test_pyannote_audio_segmentation_diarizes_the_sample():
     pipeline = Pipeline(load_settings(diarization={"diarizer": "pyannote"}))
-    diarizer = pipeline.audio_model("diarizer")
+    diarizer = pipeline.plugin("diarizer")
     audio = load_audio(AUDIO / "pyannote_sample.wav")
     seg = diarizer.segment(audio)
     assert seg.activity.shape[1:] == (589, 3)  # pyannote.audio's own frames and local speakers
@@ -29,6 +29,6 @@ def test_pyannote_audio_segmentation_diarizes_the_sample():
 def test_a_missing_pipeline_is_a_clear_error(tmp_path):
     from screenalytics.errors import ScreenalyticsError
 
-    settings = load_settings(diarization={"diarizer": "pyannote", "pyannote_pipeline": str(tmp_path / "nope")})
+    settings = load_settings(diarization={"diarizer": "pyannote"}, plugins={"pyannote": {"pipeline": str(tmp_path / "nope")}})
     with pytest.raises(ScreenalyticsError, match="pyannote could not load the pipeline"):
-        Pipeline(settings).audio_model("diarizer")
+        Pipeline(settings).plugin("diarizer")

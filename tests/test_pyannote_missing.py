@@ -13,4 +13,4 @@ from screenalytics.pipeline import Pipeline
 def test_pyannote_diarizer_without_the_extra():
     pipeline = Pipeline(load_settings(diarization={"diarizer": "pyannote"}))
     with pytest.raises(ScreenalyticsError, match=r"pip install 'screenalytics\[pyannote\]'"):
-        pipeline.audio_model("diarizer")
+        pipeline.plugin("diarizer")

@@ -7,9 +7,9 @@ import pytest
 
 from conftest import FACES
 from screenalytics.config import load_settings
-from screenalytics.faces import largest
-from screenalytics.model_registry import ModelStore
-from screenalytics.plugin_manager import get_implementation
+from screenalytics.registry.models import ModelStore
+from screenalytics.registry.plugins import get_implementation
+from screenalytics.stages.faces import largest
 
 PAIRS = [
     ("obama.jpg", "obama2.jpg"),
@@ -56,6 +56,6 @@ def test_batched_inference_gives_the_same_embeddings(model):
     batched = get_implementation("recognizer", "arcface")(
         load_settings(recognition={"model": model, "dynamic_batch": "on"}), models
     )
-    assert single._fixed_batch == 1 and batched._fixed_batch is None
+    assert single.batch_limit == 1 and batched.batch_limit is None
     crops = np.random.default_rng(1).integers(0, 255, (5, 112, 112, 3), dtype=np.uint8)
     assert np.allclose(single.embed(crops), batched.embed(crops), atol=1e-5)

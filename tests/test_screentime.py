@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 from screenalytics.config import load_settings
-from screenalytics.identify import Gallery, Window, cluster_unknowns, decide_track
-from screenalytics.screentime import VisualSample, intersection_length, union_length, visual_screen_time
+from screenalytics.model.banks import Gallery
+from screenalytics.stages.identify import Window, cluster_unknowns, decide_track
+from screenalytics.stages.screentime import VisualSample, intersection_length, union_length, visual_screen_time
 
 
 def test_union_length():

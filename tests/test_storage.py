@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from conftest import FACES, make_facebank, s3_env
 from screenalytics.cli import cli
 from screenalytics.config import load_settings
-from screenalytics.data import Detection, ScreenTime
+from screenalytics.model.records import Detection, ScreenTime
 from screenalytics.pipeline import Pipeline, run_episode
 from screenalytics.stores import StorageError, open_artifacts, open_results
 from screenalytics.stores.artifacts import frame_key, report_key
@@ -65,7 +65,7 @@ def test_artifacts_layout_urls_and_lifecycle(env):
 def test_a_run_stores_results_and_publishes_reports(env, pipeline, tmp_path):
     import numpy as np
 
-    from screenalytics.audio import load_audio
+    from screenalytics.stages.decode import load_audio
 
     video = tmp_path / "v.mp4"
     tone = 0.1 * np.sin(2 * np.pi * 220 * np.arange(int(0.8 * 16000)) / 16000)
@@ -132,7 +132,7 @@ def test_cli_storage_commands_on_s3(s3, tmp_path):
 def test_vectors_are_searchable_and_indexed_when_large(env):
     import numpy as np
 
-    from screenalytics.data import FaceEmbedding
+    from screenalytics.model.records import FaceEmbedding
 
     store = open_results(load_settings())
     rng = np.random.default_rng(0)

@@ -4,7 +4,7 @@ import numpy as np
 import supervision as sv
 
 from screenalytics.config import load_settings
-from screenalytics.plugin_manager import get_implementation
+from screenalytics.registry.plugins import get_implementation
 
 
 def _dets(boxes, scores):

@@ -50,20 +50,20 @@ def main() -> None:
     )
     print(f"machine: {platform.machine()} {os.cpu_count()} cores, python {platform.python_version()}")
     for stage in ("vad", "speaker_embedder", "diarizer", "transcriber"):
-        pipeline.audio_model(stage)  # load models outside the timings
+        pipeline.plugin(stage)  # load models outside the timings
 
     rows = []
     t0 = time.perf_counter()
-    regions = pipeline.audio_model("vad").detect(audio)
+    regions = pipeline.plugin("vad").detect(audio)
     rows.append(("vad", time.perf_counter() - t0))
     t0 = time.perf_counter()
-    diarization = pipeline.audio_model("diarizer").diarize(audio)
+    diarization = pipeline.plugin("diarizer").diarize(audio)
     rows.append(("diarization", time.perf_counter() - t0))
     t0 = time.perf_counter()
-    speaker_embeddings(audio, diarization, pipeline.audio_model("speaker_embedder"))
+    speaker_embeddings(audio, diarization, pipeline.plugin("speaker_embedder"))
     rows.append(("voice ids", time.perf_counter() - t0))
     t0 = time.perf_counter()
-    words = pipeline.audio_model("transcriber").transcribe(audio, regions)
+    words = pipeline.plugin("transcriber").transcribe(audio, regions)
     rows.append(("asr", time.perf_counter() - t0))
 
     speech = sum(e - s for s, e in regions)

@@ -1,0 +1,3 @@
+from screenalytics.cli import main
+
+main()

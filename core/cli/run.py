@@ -1,0 +1,123 @@
+"""`screenalytics run`: analyse one episode."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from screenalytics.cli.app import CONFIG_HELP, cli, err_console, out_console
+from screenalytics.model.names import Stage
+from screenalytics.service import AnalyseRequest, AnalyseResult, Service
+
+
+@cli.command()
+@click.argument("video", type=click.Path(path_type=Path))
+@click.option(
+    "--facebank",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Folder of cast photos, FACEBANK/<person_id>/*.jpg|png (or a YAML file person_id: [photos]).",
+)
+@click.option(
+    "--out", "out_dir", type=click.Path(path_type=Path), default=None, help="Output folder [default: ./out/<episode_id>]."
+)
+@click.option("--config", "config_file", type=click.Path(path_type=Path), default=None, help=CONFIG_HELP)
+@click.option("--stride", type=int, default=None, help="Analyse every Nth frame.")
+@click.option("--fps", type=float, default=None, help="Analyse this many frames per second (instead of --stride).")
+@click.option("--episode-id", default=None, help="Key for stored results [default: the video's file name].")
+@click.option(
+    "--voicebank",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Folder of cast voice clips, VOICEBANK/<person_id>/*.wav, to name speakers by voice.",
+)
+@click.option("--num-speakers", type=click.IntRange(min=1), default=None, help="Number of speakers, when known.")
+@click.option("--no-audio", is_flag=True, help="Visual screen time only: skip the audio stages.")
+@click.option("--stages", default=None, help=f"Run only these stages (comma-separated) and what they need: {', '.join(Stage)}.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar and no table.")
+def run(
+    video: Path,
+    facebank: Path,
+    out_dir: Path | None,
+    config_file: Path | None,
+    stride: int | None,
+    fps: float | None,
+    episode_id: str | None,
+    voicebank: Path | None,
+    num_speakers: int | None,
+    no_audio: bool,
+    stages: str | None,
+    quiet: bool,
+) -> None:
+    """Find, track and identify faces in VIDEO, listen to who speaks, and report screen time.
+
+    Writes screen_time.csv, screen_time.json, tracks.jsonl, detections.jsonl, speech.jsonl,
+    av_links.jsonl and run.json to --out, and stores detections, tracks, embeddings,
+    assignments, speech and screen time in the result store (storage.uri); running an episode
+    again replaces its stored rows.
+    """
+    if stride is not None and fps is not None:
+        raise click.UsageError("use either --stride or --fps, not both")
+    decode: dict[str, Any] = {k: v for k, v in (("stride", stride), ("fps", fps)) if v is not None}
+    overrides: dict[str, Any] = {"decode": decode} if decode else {}
+    if no_audio:
+        overrides["audio"] = {"enabled": False}
+    try:
+        chosen = [Stage(s.strip()) for s in stages.split(",") if s.strip()] if stages else None
+    except ValueError as e:
+        raise click.BadParameter(f"{e}; stages: {', '.join(Stage)}", param_hint="--stages") from None
+    service = Service(config_file=config_file, **overrides)
+    req = AnalyseRequest(
+        video=video,
+        facebank=facebank,
+        out_dir=out_dir,
+        episode_id=episode_id,
+        voicebank=voicebank,
+        num_speakers=num_speakers,
+        stages=chosen,
+    )
+    if quiet:
+        result = service.analyse(req)
+    else:
+        with Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TextColumn("{task.percentage:>3.0f}%"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=err_console,
+            transient=False,
+        ) as bar:
+            task = bar.add_task(f"analysing {video.name}", total=None)
+
+            def progress(stage: Stage, done: float, total: float) -> None:
+                bar.update(task, description=f"{video.name}: {stage.value}", completed=min(done, total), total=total or None)
+
+            result = service.analyse(req, progress)
+    _report(result, quiet)
+
+
+def _report(result: AnalyseResult, quiet: bool) -> None:
+    for skipped in result.skipped_photos:
+        err_console.print(f"[yellow]warning:[/] facebank photo skipped: {skipped}", highlight=False)
+    for skipped in result.skipped_clips:
+        err_console.print(f"[yellow]warning:[/] voice bank clip skipped: {skipped}", highlight=False)
+    if result.audio_status.startswith("skipped"):
+        err_console.print(f"[yellow]note:[/] audio stages {result.audio_status}; speaking_s and both_s are 0", highlight=False)
+    if quiet:
+        return
+    table = Table(title=f"Screen time: {result.episode_id}")
+    for col in ("person", "visual s", "speaking s", "both s", "confidence"):
+        table.add_column(col, justify="left" if col == "person" else "right")
+    for r in result.screen_time:
+        table.add_row(r.person_id, f"{r.visual_s:.2f}", f"{r.speaking_s:.2f}", f"{r.both_s:.2f}", f"{r.confidence:.2f}")
+    out_console.print(table)
+    out_console.print(
+        f"{result.frames_analysed} frames, {result.shots} shots, {result.tracks} tracks, "
+        f"{result.speech_turns} speech turns by {result.speakers} speakers (audio: {result.audio_status}) -> {result.out_dir}",
+        highlight=False,
+    )

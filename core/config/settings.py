@@ -1,0 +1,303 @@
+"""Settings: YAML defaults < user YAML (--config) < env SCREENALYTICS_* < explicit overrides."""
+
+from __future__ import annotations
+
+import os
+from importlib import resources
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from screenalytics.errors import ConfigError
+
+
+class Section(BaseModel):
+    """A config section: unknown keys are typos, so they are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class RuntimeConfig(Section):
+    providers: list[str]
+    intra_op_threads: int = Field(ge=0)
+
+
+class DecodeConfig(Section):
+    stride: int = Field(ge=1)
+    fps: float | None = Field(default=None, gt=0)
+    threads: int = Field(ge=0)
+
+
+class ShotsConfig(Section):
+    enabled: bool
+    threshold: float = Field(gt=0, le=1)
+    hist_bins: tuple[int, int]
+    resize_width: int = Field(ge=16)
+    min_shot_s: float = Field(ge=0)
+
+
+class DetectionConfig(Section):
+    detector: str
+    score_threshold: float = Field(gt=0, lt=1)
+    nms_threshold: float = Field(gt=0, lt=1)
+    max_side: int = Field(ge=64)
+    min_face_px: int = Field(ge=0)
+    top_k: int = Field(ge=1)
+
+
+class TrackingConfig(Section):
+    tracker: str
+    track_activation_threshold: float = Field(gt=0, le=1)
+    high_conf_det_threshold: float = Field(gt=0, le=1)
+    minimum_iou_threshold: float = Field(ge=0, le=1)
+    minimum_consecutive_frames: int = Field(ge=1)
+    lost_track_s: float = Field(ge=0)
+    min_track_samples: int = Field(ge=1)
+
+
+class QualityConfig(Section):
+    min_score: float = Field(ge=0, le=1)
+    min_face_px: int = Field(ge=0)
+    min_sharpness: float = Field(ge=0)
+    max_yaw: float = Field(ge=0)
+
+
+class RecognitionConfig(Section):
+    recognizer: str
+    model: str
+    batch_size: int = Field(ge=1)
+    dynamic_batch: Literal["auto", "on", "off"]
+    window_s: float = Field(gt=0)
+    samples_per_window: int = Field(ge=1)
+    quality: QualityConfig
+
+
+class IdentificationConfig(Section):
+    threshold: float = Field(ge=-1, le=1)
+    stay_threshold: float = Field(ge=-1, le=1)
+    margin: float = Field(ge=0, le=2)
+    confident_score: float = Field(gt=-1, le=1)
+    match_low_quality: bool
+    unknown_cluster_distance: float = Field(gt=0, le=2)
+    unknown_prefix: str = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _stay_below_enter(self) -> "IdentificationConfig":
+        if self.stay_threshold > self.threshold:
+            raise ValueError("stay_threshold must not exceed threshold (hysteresis keeps, then enters)")
+        return self
+
+
+class FacebankConfig(Section):
+    detector_score_threshold: float = Field(gt=0, lt=1)
+    extensions: list[str]
+
+
+class ScreenTimeConfig(Section):
+    exporters: list[str]
+
+
+class AudioConfig(Section):
+    enabled: bool
+    sample_rate: int = Field(ge=8000)
+
+
+class VadConfig(Section):
+    vad: str
+    threshold: float = Field(gt=0, lt=1)
+    neg_threshold: float = Field(gt=0, lt=1)
+    min_speech_s: float = Field(ge=0)
+    min_silence_s: float = Field(ge=0)
+    pad_s: float = Field(ge=0)
+
+
+class SpeakerEmbeddingConfig(Section):
+    embedder: str
+
+
+class DiarizationConfig(Section):
+    diarizer: str
+    segmentation_model: str
+    step_s: float = Field(gt=0)
+    batch_size: int = Field(ge=1)
+    min_embedding_s: float = Field(gt=0)
+    linkage: Literal["average", "complete", "single", "centroid", "median", "ward", "weighted"]
+    cluster_threshold: float = Field(gt=0, le=2)
+    min_cluster_size: int = Field(ge=1)
+    num_speakers: int | None = Field(default=None, ge=1)
+    min_gap_s: float = Field(ge=0)
+    min_turn_s: float = Field(ge=0)
+
+
+class TranscriptionConfig(Section):
+    enabled: bool
+    transcriber: str
+    language: str | None = None
+
+
+class VoicebankConfig(Section):
+    threshold: float = Field(ge=-1, le=1)
+    margin: float = Field(ge=0, le=2)
+    extensions: list[str]
+
+
+class FusionConfig(Section):
+    min_cooccurrence: float = Field(ge=0, le=1)
+    mouth_motion_scale: float = Field(gt=0)
+    mouth_weight: float = Field(ge=0, le=1)
+    unlinked_prefix: str = Field(min_length=1)
+
+
+class ReviewConfig(Section):
+    propagate_threshold: float = Field(ge=-1, le=1)
+    queue_threshold: float = Field(ge=0, le=1.01)
+    lock_ttl_s: float = Field(gt=0)
+
+
+class StorageConfig(Section):
+    uri: str | None = None
+    endpoint_url: str | None = None
+    region: str
+    access_key_id: str | None = None
+    secret_access_key: SecretStr | None = None
+    allow_http: bool | None = None
+    timeout_s: float = Field(gt=0)
+    retries: int = Field(ge=0)
+    presign_expiry_s: int = Field(ge=1)
+    chips_per_track: int = Field(ge=0)
+    vector_index_min_rows: int = Field(ge=256)
+    frame_max_side: int = Field(ge=64)
+    archive_media: bool
+    lifecycle_days: dict[str, int] = Field(default_factory=dict)
+
+
+class _YamlSource(PydanticBaseSettingsSource):
+    """Packaged defaults deep-merged with the user's YAML file."""
+
+    def __init__(self, settings_cls: type[BaseSettings], files: list[Path]) -> None:
+        super().__init__(settings_cls)
+        self.files = files
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:  # pragma: no cover
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        merged: dict[str, Any] = {}
+        for f in self.files:
+            merged = deep_merge(merged, read_yaml(f))
+        return merged
+
+
+class Settings(BaseSettings):
+    """All of Screenalytics' tunables, one section per stage."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SCREENALYTICS_", env_nested_delimiter="__", extra="forbid", nested_model_default_partial_update=True
+    )
+    yaml_files: ClassVar[list[Path]] = []
+
+    models_dir: Path | None = None
+    runtime: RuntimeConfig
+    decode: DecodeConfig
+    shots: ShotsConfig
+    detection: DetectionConfig
+    tracking: TrackingConfig
+    recognition: RecognitionConfig
+    identification: IdentificationConfig
+    facebank: FacebankConfig
+    screen_time: ScreenTimeConfig
+    audio: AudioConfig
+    vad: VadConfig
+    speaker_embedding: SpeakerEmbeddingConfig
+    diarization: DiarizationConfig
+    transcription: TranscriptionConfig
+    voicebank: VoicebankConfig
+    fusion: FusionConfig
+    review: ReviewConfig
+    storage: StorageConfig
+    # Each plugin's own settings, validated by its ``Options`` model: plugins.<name with _ for ->.
+    plugins: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, _YamlSource(settings_cls, list(cls.yaml_files))
+
+    def storage_root(self) -> str:
+        """Where results and artifacts live: a folder or s3://bucket/prefix (default: user data dir)."""
+        if self.storage.uri:
+            return self.storage.uri
+        base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+        return str(base / "screenalytics")
+
+    def options_for(self, cls: type) -> Any:
+        """An implementation's own settings: its ``Options`` model filled from ``plugins.<name>``."""
+        model = getattr(cls, "Options", None)
+        if model is None:
+            raise ConfigError(f"plugin {getattr(cls, 'name', cls)!r} declares no Options")
+        key = options_key(cls.name)  # type: ignore[attr-defined]
+        try:
+            return model.model_validate(self.plugins.get(key) or {})
+        except ValidationError as e:
+            raise ConfigError(format_validation_error(e, f"plugins.{key}")) from None
+
+
+def options_key(name: str) -> str:
+    """The config key of a plugin's settings: its name with '-' as '_' (env variables allow no '-')."""
+    return name.replace("-", "_")
+
+
+DEFAULTS_FILE = "defaults.yaml"
+
+
+def defaults_path() -> Path:
+    return Path(str(resources.files("screenalytics.config").joinpath(DEFAULTS_FILE)))
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """Read a YAML mapping, turning parse errors into a one-line ConfigError."""
+    try:
+        data = yaml.safe_load(Path(path).read_text()) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"config file {path} is not valid YAML: {str(e).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping of sections, not {type(data).__name__}")
+    return data
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in override.items():
+        out[k] = deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Settings:
+    """Build Settings; a bad value raises ConfigError naming the key and the problem."""
+    files = [defaults_path()] + ([Path(config_file)] if config_file else [])
+    cls = type("Settings", (Settings,), {"yaml_files": files})
+    try:
+        return cls(**overrides)
+    except ValidationError as e:
+        raise ConfigError(format_validation_error(e)) from None
+
+
+def format_validation_error(e: ValidationError, prefix: str = "") -> str:
+    parts = []
+    for err in e.errors():
+        key = ".".join([prefix, *(str(x) for x in err["loc"])] if prefix else [str(x) for x in err["loc"]]) or "config"
+        value = err.get("input")
+        shown = "" if isinstance(value, dict) else f" (got {value!r})"
+        parts.append(f"{key}: {err['msg']}{shown}")
+    return "bad config value: " + "; ".join(parts)

@@ -1,0 +1,42 @@
+"""What decoding hands on: a video's description, sampled frames, and the soundtrack."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    path: Path
+    width: int
+    height: int
+    fps: float
+    duration_s: float
+    frame_count: int  # as stored in the container; 0 when unknown
+    has_audio: bool
+
+
+@dataclass
+class Frame:
+    index: int  # index among all decoded frames
+    t: float  # seconds from the stream start, from the PTS
+    duration: float  # seconds this sample stands for, until the next sample
+    image: np.ndarray  # BGR, HxWx3 uint8
+
+
+@dataclass
+class Audio:
+    samples: np.ndarray  # float32 mono in [-1, 1]
+    sample_rate: int
+
+    @property
+    def duration_s(self) -> float:
+        return len(self.samples) / self.sample_rate
+
+    def slice(self, start_s: float, end_s: float) -> np.ndarray:
+        a = max(0, int(round(start_s * self.sample_rate)))
+        b = min(len(self.samples), int(round(end_s * self.sample_rate)))
+        return self.samples[a:b]

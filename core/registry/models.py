@@ -1,0 +1,169 @@
+"""The model registry: plugins register the files they load (``register_models``); the store
+finds each on disk, verifies it and downloads it when it has a public address."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import shutil
+import urllib.request
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from screenalytics.errors import ModelNotFoundError, PluginError, ScreenalyticsError
+from screenalytics.registry.plugins import load_plugins, pm
+
+MODELS_DIR_ENV = "SCREENALYTICS_MODELS_DIR"
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    path: str  # inside the models folder, e.g. face/face_detection_yunet_2023mar.onnx
+    sha256: str | None = None
+    url: str | None = None  # public download (the file, or a zip holding archive_member)
+    archive_member: str | None = None
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model a plugin loads by name."""
+
+    name: str
+    stage: str
+    description: str
+    licence: str
+    source: str  # where it comes from: a page, a package, or how to make it
+    files: tuple[ModelFile, ...]
+    params: dict[str, Any] = field(default_factory=dict)  # I/O conventions the plugin reads
+    default: bool = False  # used by the default settings
+    locate: Callable[[], Path | None] | None = None  # a folder an installed package ships the files in
+    plugin: str = ""  # the module that registered it (filled in by the registry)
+
+    @property
+    def downloadable(self) -> bool:
+        return all(f.url for f in self.files)
+
+
+def model_specs() -> dict[str, ModelSpec]:
+    """Every model registered by the installed plugins, by name."""
+    load_plugins()
+    found: dict[str, ModelSpec] = {}
+
+    def register(spec: ModelSpec) -> None:
+        if not isinstance(spec, ModelSpec) or not spec.files:
+            raise PluginError(f"register_models expects a ModelSpec with at least one file, got {spec!r}")
+        found[spec.name] = spec
+
+    for impl in pm.hook.register_models.get_hookimpls():  # one call per plugin, to credit each entry
+
+        def register_from(spec: ModelSpec, plugin: str = impl.plugin_name) -> None:
+            register(ModelSpec(**{**spec.__dict__, "plugin": plugin}) if isinstance(spec, ModelSpec) else spec)
+
+        impl.function(register=register_from)
+    return dict(sorted(found.items()))
+
+
+def default_models_dir() -> Path:
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "screenalytics" / "models"
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class ModelStore:
+    """Resolves registered names (or plain file paths) to files in one models directory."""
+
+    def __init__(self, models_dir: Path | str | None = None) -> None:
+        env = os.environ.get(MODELS_DIR_ENV)
+        self.root = Path(models_dir or env or default_models_dir()).expanduser()
+        self.registry = model_specs()
+
+    def spec(self, name: str) -> ModelSpec:
+        if name not in self.registry:
+            raise ModelNotFoundError(f"unknown model {name!r}; registered models: {', '.join(sorted(self.registry))}")
+        return self.registry[name]
+
+    def candidates(self, spec: ModelSpec, f: ModelFile) -> list[Path]:
+        """The nested registry path first, then the bare file name, then where a package ships it."""
+        found = [self.root / f.path, self.root / Path(f.path).name]
+        shipped = spec.locate() if spec.locate else None
+        if shipped is not None:
+            found.append(Path(shipped) / Path(f.path).name)
+        return found
+
+    def find(self, spec: ModelSpec, f: ModelFile) -> Path | None:
+        return next((p for p in self.candidates(spec, f) if p.is_file()), None)
+
+    def path(self, name: str) -> Path:
+        """The model's first file on disk; a missing file says where we looked and how to get it."""
+        if Path(name).suffix and Path(name).expanduser().is_file():
+            return Path(name).expanduser()
+        spec = self.spec(name)
+        f = spec.files[0]
+        found = self.find(spec, f)
+        if found is None:
+            how = (
+                f"run `screenalytics models pull {name}`"
+                if spec.downloadable
+                else f"get it from {spec.source} and place it there"
+            )
+            raise ModelNotFoundError(
+                f"model file {Path(f.path).name} for {name!r} not found in {self.root} "
+                f"(looked for {self.root / f.path}); {how}, or set {MODELS_DIR_ENV} to the folder that holds it"
+            )
+        return found
+
+    def status(self, name: str, verify: bool = True) -> str:
+        """'ok', 'missing', or 'checksum mismatch' for every file of the model."""
+        spec = self.spec(name)
+        for f in spec.files:
+            p = self.find(spec, f)
+            if p is None:
+                return "missing"
+            if verify and f.sha256 and sha256_of(p) != f.sha256:
+                return "checksum mismatch"
+        return "ok"
+
+    def pull(self, name: str, timeout_s: float = 60.0) -> list[Path]:
+        """Download the model's files into the models directory and verify them."""
+        spec = self.spec(name)
+        written = []
+        for f in spec.files:
+            present = self.find(spec, f)
+            if present is not None and (not f.sha256 or sha256_of(present) == f.sha256):
+                written.append(present)
+                continue
+            dest = self.root / f.path
+            if not f.url:
+                raise ScreenalyticsError(
+                    f"{name!r} has no public download address; get {Path(f.path).name} from {spec.source} and place it at {dest}"
+                )
+            try:
+                with urllib.request.urlopen(f.url, timeout=timeout_s) as resp:
+                    payload = resp.read()
+            except OSError as e:
+                raise ScreenalyticsError(f"could not download {f.url} for {name!r}: {e}") from None
+            if f.archive_member:
+                with zipfile.ZipFile(io.BytesIO(payload)) as zf:
+                    member = next((m for m in zf.namelist() if Path(m).name == f.archive_member), None)
+                    if member is None:
+                        raise ScreenalyticsError(f"{f.url} holds no {f.archive_member}")
+                    payload = zf.read(member)
+            if f.sha256 and hashlib.sha256(payload).hexdigest() != f.sha256:
+                raise ScreenalyticsError(f"downloaded {Path(f.path).name} does not match its sha256; not saved")
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            tmp = dest.with_suffix(dest.suffix + ".part")
+            tmp.write_bytes(payload)
+            shutil.move(tmp, dest)
+            written.append(dest)
+        return written

@@ -1,0 +1,101 @@
+"""Analysing episodes and reading what a run stored."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from screenalytics.errors import InputError, ScreenalyticsError
+from screenalytics.model.run import RunResult
+from screenalytics.pipeline import Pipeline, episode_id_for, run_episode
+from screenalytics.registry.plugins import get_implementation
+from screenalytics.service.base import ServiceBase, rows_of
+from screenalytics.service.types import AnalyseRequest, AnalyseResult, Files, RunStatus, ScreenTimeRow
+from screenalytics.stages.clock import CancelToken, Progress
+from screenalytics.stages.decode import probe
+from screenalytics.stores.artifacts import manifest_key
+from screenalytics.stores.lance import TABLES
+from screenalytics.stores.results import load_result
+
+
+class AnalysisOps(ServiceBase):
+    _pipeline: Pipeline | None = None
+
+    @property
+    def pipeline(self) -> Pipeline:
+        """Plugins resolved and models loaded once, for every episode this service analyses."""
+        if self._pipeline is None:
+            self._pipeline = Pipeline(self.settings)
+        return self._pipeline
+
+    def analyse(self, req: AnalyseRequest, progress: Progress | None = None, cancel: CancelToken | None = None) -> AnalyseResult:
+        """Run the pipeline on one episode: bad input fails before any work or any write."""
+        info = probe(req.video)
+        pipeline = self.pipeline
+        bank = pipeline.enrol(req.facebank)
+        hearing = self.settings.audio.enabled and (req.stages is None or any(s.audio for s in req.stages))
+        voices = pipeline.enrol_voices(req.voicebank) if req.voicebank and hearing else None
+        out = req.out_dir or Path("out") / (req.episode_id or episode_id_for(info.path))
+        result, files = run_episode(
+            pipeline,
+            info,
+            bank,
+            out,
+            req.episode_id,
+            progress,
+            self.results,
+            voices,
+            req.num_speakers,
+            req.show,
+            req.stages,
+            cancel,
+        )
+        return AnalyseResult(
+            episode_id=result.episode_id,
+            run_id=result.run_id,
+            out_dir=out,
+            files=files,
+            screen_time=rows_of(result.screen_time),
+            frames_analysed=result.frames_analysed,
+            shots=len(result.cut_times) + 1,
+            tracks=len(result.tracks),
+            speech_turns=len(result.speech),
+            speakers=len({seg.speaker for seg in result.speech}),
+            audio_status=result.audio_status,
+            skipped_photos=result.skipped_photos,
+            skipped_clips=voices.skipped if voices else [],
+            timings_s={k: round(v, 3) for k, v in result.timings.items()},
+        )
+
+    def run_status(self, episode_id: str) -> RunStatus:
+        rows = {name: self.results.count(name, episode_id) for name in TABLES if name != "assignment_history"}
+        run_ids = self.results.read("tracks", episode_id).column("run_id").to_pylist() if rows["tracks"] else []
+        screen = self.results.read("screen_time", episode_id).column("run_id").to_pylist() if rows["screen_time"] else []
+        run_id = (run_ids or screen or [None])[0]
+        show, code = self.catalog.show_of(episode_id)
+        key = manifest_key(show, code, "run.json")
+        manifest = json.loads(self.artifacts.get(key)) if run_id and self.artifacts.exists(key) else None
+        return RunStatus(episode_id=episode_id, analysed=run_id is not None, run_id=run_id, rows=rows, run=manifest)
+
+    def screen_time(self, episode_id: str) -> list[ScreenTimeRow]:
+        """The episode's stored screen time (after any review edits), most visible first."""
+        rows = self.results.read("screen_time", episode_id).to_pylist()
+        if not rows:
+            raise InputError(
+                f"unknown episode {episode_id!r}: nothing stored (run `screenalytics run ... --episode-id {episode_id}`)"
+            )
+        return sorted(rows_of(rows), key=lambda r: (-r.visual_s, -r.speaking_s, r.person_id))
+
+    def stored_result(self, episode_id: str) -> RunResult:
+        """The episode's stored rows as a RunResult (what exporters take)."""
+        self.screen_time(episode_id)  # unknown episodes fail here, clearly
+        return load_result(self.results, self.catalog, episode_id)
+
+    def export(self, episode_id: str, formats: list[str], out_dir: Path) -> Files:
+        """Write the stored episode with the named exporters (csv, json, or any installed one)."""
+        if not formats:
+            raise ScreenalyticsError("name at least one export format")
+        classes = [get_implementation("exporter", f) for f in formats]
+        result = self.stored_result(episode_id)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        return Files(files=[p for cls in classes for p in cls().export(result, out_dir)])

@@ -1,0 +1,138 @@
+"""Decoding with PyAV: probe a video, stream sampled frames with exact PTS times, and read the
+soundtrack (any codec FFmpeg reads) as 16 kHz mono float."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from screenalytics.errors import InputError
+from screenalytics.model.media import Audio, Frame, VideoInfo
+
+
+def _open(path: Path) -> av.container.InputContainer:
+    if not path.exists():
+        raise InputError(f"video not found: {path}")
+    if not path.is_file():
+        raise InputError(f"video path is not a file: {path}")
+    try:
+        return av.open(str(path), mode="r")
+    except PermissionError:
+        raise InputError(f"video is not readable (permission denied): {path}") from None
+    except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as e:
+        raise InputError(f"video is corrupt or not a media file: {path} ({e})") from None
+
+
+def probe(path: Path | str) -> VideoInfo:
+    """Check the file is a readable video and describe it; raises InputError with the reason."""
+    path = Path(path)
+    with _open(path) as c:
+        if not c.streams.video:
+            kinds = ", ".join(sorted({s.type for s in c.streams})) or "no streams"
+            raise InputError(f"file has no video stream ({kinds}): {path}")
+        v = c.streams.video[0]
+        fps = float(v.average_rate or v.guessed_rate or 0) or 25.0
+        if v.duration is not None and v.time_base is not None:
+            duration = float(v.duration * v.time_base)
+        elif c.duration is not None:
+            duration = c.duration / av.time_base
+        else:
+            duration = 0.0
+        if not v.width or not v.height:
+            raise InputError(f"video stream has no frame size, file is likely corrupt: {path}")
+        return VideoInfo(path, v.width, v.height, fps, duration, int(v.frames or 0), bool(c.streams.audio))
+
+
+def sample_period(info: VideoInfo, stride: int, fps: float | None) -> float:
+    """Nominal seconds between analysed frames."""
+    return 1.0 / fps if fps else stride / info.fps
+
+
+def iter_frames(video: VideoInfo | Path | str, stride: int = 1, fps: float | None = None, threads: int = 0) -> Iterator[Frame]:
+    """Decode with FFmpeg's threading and yield every ``stride``-th frame, or one per 1/``fps`` s.
+
+    Each frame's ``duration`` is the time to the next sampled frame (the last one: to the end of
+    the stream), so summing durations over samples never counts a second twice.
+    """
+    info = video if isinstance(video, VideoInfo) else probe(video)
+    path = info.path
+    period = sample_period(info, stride, fps)
+    end_t = info.duration_s
+    pending: Frame | None = None
+    decoded = 0
+    with _open(path) as c:
+        stream = c.streams.video[0]
+        stream.thread_type = "AUTO"
+        if threads:
+            stream.thread_count = threads
+        tb = stream.time_base or Fraction(1, 1)
+        start = stream.start_time or 0
+        next_t = -math.inf
+        try:
+            for i, frame in enumerate(c.decode(stream)):
+                decoded += 1
+                t = float((frame.pts - start) * tb) if frame.pts is not None else i / info.fps
+                take = (t >= next_t - 1e-6) if fps else (i % stride == 0)
+                if not take:
+                    continue
+                if fps:
+                    next_t = (math.floor(t * fps + 1e-6) + 1) / fps
+                current = Frame(i, t, period, frame.to_ndarray(format="bgr24"))
+                if pending is not None:
+                    pending.duration = max(0.0, current.t - pending.t)
+                    yield pending
+                pending = current
+        except av.error.FFmpegError as e:
+            raise InputError(f"video is corrupt: decoding failed after {decoded} frames of {path} ({e})") from None
+    if pending is None:
+        raise InputError(f"video has no decodable frames: {path}")
+    last_end = max(end_t, pending.t + 1.0 / info.fps)
+    pending.duration = max(0.0, min(period, last_end - pending.t))
+    yield pending
+
+
+def load_audio(path: Path | str, sample_rate: int = 16000) -> Audio | None:
+    """Decode the first audio stream, resampled to mono ``sample_rate``; None when there is none."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"audio file not found: {path}")
+    try:
+        container = av.open(str(path))
+    except av.error.FFmpegError as e:
+        raise InputError(f"audio is corrupt or not a media file: {path} ({e})") from None
+    with container:
+        if not container.streams.audio:
+            return None
+        stream = container.streams.audio[0]
+        stream.thread_type = "AUTO"
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
+        chunks: list[np.ndarray] = []
+        try:
+            for frame in container.decode(stream):
+                chunks.extend(f.to_ndarray().reshape(-1) for f in resampler.resample(frame))
+            chunks.extend(f.to_ndarray().reshape(-1) for f in resampler.resample(None))
+        except av.error.FFmpegError as e:
+            raise InputError(f"audio track is corrupt in {path}: {e}") from None
+    samples = np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
+    return Audio(samples, sample_rate)
+
+
+def write_wav(path: Path, audio: Audio) -> None:
+    """16-bit PCM mono WAV of a soundtrack (for the artifact store's audio/ layout)."""
+    with av.open(str(path), "w", format="wav") as out:
+        stream = out.add_stream("pcm_s16le", rate=audio.sample_rate)
+        stream.layout = "mono"
+        pcm = (np.clip(audio.samples, -1, 1) * 32767).astype(np.int16)[None, :]
+        frame = av.AudioFrame.from_ndarray(pcm, format="s16", layout="mono")
+        frame.sample_rate = audio.sample_rate
+        frame.time_base = Fraction(1, audio.sample_rate)
+        frame.pts = 0
+        for packet in stream.encode(frame):
+            out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)

@@ -1,0 +1,109 @@
+"""Facebank enrolment: cast photos -> largest face -> aligned -> embedded, per person."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import yaml
+
+from screenalytics.config import FacebankConfig
+from screenalytics.errors import InputError
+from screenalytics.model.banks import Facebank, Gallery
+from screenalytics.model.contracts import Detector, Recognizer
+from screenalytics.stages.faces import LANDMARKS, largest
+
+ALIGNED = 112
+
+
+@dataclass
+class Photo:
+    person_id: str
+    path: Path
+
+
+def list_photos(path: Path, cfg: FacebankConfig) -> list[Photo]:
+    """``DIR/<person_id>/*.jpg|png``, or a YAML file mapping person_id -> photo paths."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"facebank not found: {path}")
+    exts = {e.lower() for e in cfg.extensions}
+    photos: list[Photo] = []
+    if path.is_file():
+        try:
+            mapping = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as e:
+            raise InputError(f"facebank manifest {path} is not valid YAML: {str(e).splitlines()[0]}") from None
+        if not isinstance(mapping, dict):
+            raise InputError(f"facebank manifest {path} must map person_id to a list of photo paths")
+        for person, files in mapping.items():
+            for f in [files] if isinstance(files, str) else files or []:
+                p = (path.parent / f).resolve()
+                if not p.is_file():
+                    raise InputError(f"facebank photo for {person!r} not found: {p}")
+                photos.append(Photo(str(person), p))
+    else:
+        for person_dir in sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            for f in sorted(person_dir.iterdir()):
+                if f.is_file() and f.suffix.lower() in exts:
+                    photos.append(Photo(person_dir.name, f))
+    if not photos:
+        raise InputError(
+            f"facebank {path} is empty: expected {path}/<person_id>/<photo>{'|'.join(sorted(exts))} "
+            "or a YAML manifest mapping person_id to photo paths"
+        )
+    return photos
+
+
+def _decode_image(data: bytes) -> np.ndarray | None:
+    """BGR image, or None for an empty or undecodable file."""
+    if not data:
+        return None
+    try:
+        return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    except cv2.error:
+        return None
+
+
+def _face_landmarks(image: np.ndarray, detector: Detector, min_score: float) -> np.ndarray | None:
+    """Landmarks of the largest face; retries with a border for tightly cropped portraits."""
+    for pad in (0, image.shape[0] // 2):
+        img = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_CONSTANT) if pad else image
+        dets = detector.detect(img)
+        if len(dets):
+            dets = dets[dets.confidence >= min_score]
+        i = largest(dets)
+        if i is not None:
+            return dets.data[LANDMARKS][i] - pad
+    return None
+
+
+def enrol(path: Path, detector: Detector, recognizer: Recognizer, cfg: FacebankConfig) -> Facebank:
+    """Embed every photo; photos without a face are listed in ``skipped`` by name."""
+    photos = list_photos(path, cfg)
+    person_ids = list(dict.fromkeys(p.person_id for p in photos))
+    crops, owners, sources, skipped = [], [], [], []
+    for photo in photos:
+        data = photo.path.read_bytes()
+        image = _decode_image(data)
+        if image is None:
+            skipped.append(f"{photo.path} (not a readable image)")
+            continue
+        if image.shape[:2] == (ALIGNED, ALIGNED):
+            crop = image  # already an aligned face chip
+        else:
+            lm = _face_landmarks(image, detector, cfg.detector_score_threshold)
+            if lm is None:
+                skipped.append(f"{photo.path} (no face found)")
+                continue
+            crop = recognizer.align(image, lm)
+        crops.append(crop)
+        owners.append(person_ids.index(photo.person_id))
+        sources.append(f"{photo.path}#{hashlib.sha256(data).hexdigest()[:12]}")
+    if not crops:
+        raise InputError(f"no face found in any facebank photo under {path}: {'; '.join(skipped)}")
+    vectors = recognizer.embed(np.stack(crops))
+    return Facebank(Gallery(person_ids, vectors, np.array(owners)), sources, skipped)

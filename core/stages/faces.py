@@ -1,0 +1,110 @@
+"""Faces in a frame: the Detections container detectors fill, alignment, and the quality cues
+(score, size, sharpness, yaw, mouth motion) that decide which faces vouch for a track."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import supervision as sv
+
+from screenalytics.config import QualityConfig
+from screenalytics.errors import ScreenalyticsError
+from screenalytics.model.contracts import Recognizer
+from screenalytics.model.media import Frame
+
+LANDMARKS = "landmarks"
+
+
+def shrink(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
+    """Downscale so the longer side is at most ``max_side``; returns the image and the scale used."""
+    h, w = image.shape[:2]
+    scale = min(1.0, max_side / max(h, w))
+    if scale >= 1.0:
+        return image, 1.0
+    return cv2.resize(image, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA), scale
+
+
+def make_detections(
+    boxes_xyxy: np.ndarray, scores: np.ndarray, landmarks: np.ndarray, scale: float = 1.0, min_face_px: int = 0
+) -> sv.Detections:
+    """Build the container every stage passes on, in source-image pixels."""
+    boxes = np.asarray(boxes_xyxy, dtype=np.float32).reshape(-1, 4) / scale
+    lms = np.asarray(landmarks, dtype=np.float32).reshape(-1, 5, 2) / scale
+    scores = np.asarray(scores, dtype=np.float32).reshape(-1)
+    if min_face_px:
+        keep = np.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]) >= min_face_px
+        boxes, lms, scores = boxes[keep], lms[keep], scores[keep]
+    return sv.Detections(xyxy=boxes, confidence=scores, data={LANDMARKS: lms})
+
+
+def largest(dets: sv.Detections) -> int | None:
+    """Index of the largest face, or None."""
+    if len(dets) == 0:
+        return None
+    return int(np.argmax(dets.area))
+
+
+def yaw_ratio(landmarks: np.ndarray) -> float:
+    """|nose offset from the eye midpoint| / eye distance: ~0 frontal, towards 1+ in profile."""
+    lm = np.asarray(landmarks, dtype=np.float32).reshape(5, 2)
+    eyes = lm[1] - lm[0]
+    dist = float(np.linalg.norm(eyes))
+    if dist < 1e-3:
+        return 10.0
+    axis = eyes / dist
+    offset = float(np.dot(lm[2] - (lm[0] + lm[1]) / 2, axis))
+    return abs(offset) / dist
+
+
+def sharpness(crop_bgr: np.ndarray) -> float:
+    """Variance of the Laplacian of the grey crop: low means blurred."""
+    grey = cv2.cvtColor(crop_bgr, cv2.COLOR_BGR2GRAY)
+    return float(cv2.Laplacian(grey, cv2.CV_64F).var())
+
+
+def assess(score: float, box: np.ndarray, landmarks: np.ndarray, crop_bgr: np.ndarray, cfg: QualityConfig) -> tuple[bool, float]:
+    """(passes the gate, weight in [0,1]) for one face."""
+    size = float(min(box[2] - box[0], box[3] - box[1]))
+    yaw = yaw_ratio(landmarks)
+    sharp = sharpness(crop_bgr)
+    passes = score >= cfg.min_score and size >= cfg.min_face_px and sharp >= cfg.min_sharpness and yaw <= cfg.max_yaw
+    w_size = min(1.0, size / max(2.0 * cfg.min_face_px, 1.0))
+    w_sharp = min(1.0, sharp / max(2.0 * cfg.min_sharpness, 1e-6))
+    w_yaw = max(0.05, 1.0 - yaw / max(2.0 * cfg.max_yaw, 1e-6))
+    return passes, float(score * w_size * w_sharp * w_yaw)
+
+
+# In the 112x112 ArcFace-aligned crop the mouth corners sit near (41, 92) and (71, 92).
+MOUTH = (slice(80, 108), slice(30, 82))
+UPPER = (slice(30, 62), slice(24, 88))
+
+
+def mouth_motion(previous: np.ndarray | None, current: np.ndarray) -> float:
+    """Grey-level change of the mouth region between two aligned crops of one track, minus the
+    change of the eye region (so camera motion and lighting shifts do not read as talking)."""
+    if previous is None:
+        return 0.0
+    a = cv2.cvtColor(previous, cv2.COLOR_BGR2GRAY).astype(np.float32)
+    b = cv2.cvtColor(current, cv2.COLOR_BGR2GRAY).astype(np.float32)
+    diff = np.abs(a - b)
+    return max(0.0, float(diff[MOUTH].mean() - diff[UPPER].mean()))
+
+
+def annotate(dets: sv.Detections, frame: Frame, recognizer: Recognizer, cfg: QualityConfig, detector: str) -> None:
+    """Attach what later stages need to each detection: aligned crop, quality, timing."""
+    n = len(dets)
+    if LANDMARKS not in dets.data:
+        if n:
+            raise ScreenalyticsError(f"detector {detector!r} returned faces without data['landmarks'] (N,5,2)")
+        dets.data[LANDMARKS] = np.zeros((0, 5, 2), np.float32)
+    if dets.confidence is None:  # a detector without scores: treat every face as certain
+        dets.confidence = np.ones(n, np.float32)
+    scores = dets.confidence
+    crops = [recognizer.align(frame.image, lm) for lm in dets.data[LANDMARKS]]
+    assessed = [assess(float(scores[i]), dets.xyxy[i], dets.data[LANDMARKS][i], crops[i], cfg) for i in range(n)]
+    dets.data["crop"] = np.stack(crops) if n else np.zeros((0, 112, 112, 3), np.uint8)
+    dets.data["passed"] = np.array([a[0] for a in assessed], dtype=bool)
+    dets.data["quality"] = np.array([a[1] for a in assessed], dtype=np.float32)
+    dets.data["frame_index"] = np.full(n, frame.index, dtype=np.int64)
+    dets.data["t"] = np.full(n, frame.t, dtype=np.float64)
+    dets.data["duration"] = np.full(n, frame.duration, dtype=np.float64)

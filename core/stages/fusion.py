@@ -1,0 +1,159 @@
+"""Sound meets picture: which person each diarized speaker is, and speaking/both seconds."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, replace
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from screenalytics.config import FusionConfig
+from screenalytics.model.records import AVLink, ScreenTime, SpeechSegment, TranscriptWord
+from screenalytics.model.speech import Turn, Word
+from screenalytics.stages.screentime import VisualSample, add_speech, intersection_length, sort_rows
+
+RESOLUTION_S = 0.02  # timeline grid for co-occurrence
+
+
+@dataclass(frozen=True)
+class Link:
+    person_id: str
+    method: str  # "voicebank" | "cooccurrence" | "unlinked"
+    score: float
+
+
+def talking(sample: VisualSample, cfg: FusionConfig) -> float:
+    """How much a face sample looks like speech, 0..1, from its mouth-region motion."""
+    return float(np.clip(sample.mouth_motion / cfg.mouth_motion_scale, 0.0, 1.0))
+
+
+def cooccurrence(
+    turns: list[Turn], samples: list[VisualSample], cfg: FusionConfig
+) -> tuple[list[str], list[str], np.ndarray, np.ndarray]:
+    """(speakers, people, presence, score) matrices, speaker x person.
+
+    presence: share of the speaker's speech during which the person is on screen (evidence);
+    score: the same with each face sample weighted by how much its mouth moves (ranking), so
+    that of two people on screen the one talking wins the voice.
+    """
+    speakers = sorted({t.speaker for t in turns})
+    people = sorted({s.person_id for s in samples})
+    shape = (len(speakers), len(people))
+    if not speakers or not people:
+        return speakers, people, np.zeros(shape), np.zeros(shape)
+    end = max([t.end for t in turns] + [s.t + s.duration for s in samples])
+    n = int(np.ceil(end / RESOLUTION_S)) + 2
+    presence, score = np.zeros(shape), np.zeros(shape)
+    starts = np.array([int(s.t / RESOLUTION_S) for s in samples])
+    stops = np.maximum(np.array([int((s.t + s.duration) / RESOLUTION_S) for s in samples]), starts + 1)
+    weights = np.array([(1 - cfg.mouth_weight) + cfg.mouth_weight * talking(s, cfg) for s in samples])
+    person_idx = np.array([people.index(s.person_id) for s in samples])
+    for i, speaker in enumerate(speakers):
+        active = np.zeros(n, np.float64)
+        for t in turns:
+            if t.speaker == speaker:
+                active[int(t.start / RESOLUTION_S) : int(t.end / RESOLUTION_S)] = 1.0
+        total = active.sum()
+        if total == 0:
+            continue
+        cum = np.concatenate([[0.0], np.cumsum(active)])
+        overlap = cum[stops] - cum[starts]
+        # a person seen on two tracks at once must not count twice: cap at the speech time
+        presence[i] = np.minimum(np.bincount(person_idx, weights=overlap, minlength=len(people)), total) / total
+        score[i] = np.minimum(np.bincount(person_idx, weights=overlap * weights, minlength=len(people)), total) / total
+    return speakers, people, presence, score
+
+
+def link_speakers(
+    turns: list[Turn], samples: list[VisualSample], voices: dict[str, tuple[str, float]], cfg: FusionConfig
+) -> dict[str, Link]:
+    """Voice bank matches first; then one speaker per on-screen person by co-occurrence
+    (Hungarian assignment); whoever is left is reported as speaker_N."""
+    links = {sp: Link(person, "voicebank", score) for sp, (person, score) in voices.items()}
+    rest = [t for t in turns if t.speaker not in links]
+    taken = {link.person_id for link in links.values()}
+    speakers, people, presence, score = cooccurrence(rest, [s for s in samples if s.person_id not in taken], cfg)
+    if score.size:
+        rows, cols = linear_sum_assignment(-(score + presence))
+        for r, c in zip(rows, cols):
+            if presence[r, c] >= cfg.min_cooccurrence:
+                links[speakers[r]] = Link(people[c], "cooccurrence", float(presence[r, c]))
+    seconds: dict[str, float] = defaultdict(float)
+    for t in turns:
+        if t.speaker not in links:
+            seconds[t.speaker] += t.end - t.start
+    for k, speaker in enumerate(sorted(seconds, key=lambda sp: (-seconds[sp], sp))):
+        links[speaker] = Link(f"{cfg.unlinked_prefix}{k + 1}", "unlinked", 0.0)
+    return links
+
+
+def attribute_turns(
+    turns: list[Turn], links: dict[str, Link], samples: list[VisualSample]
+) -> tuple[list[SpeechSegment], list[AVLink]]:
+    """Per turn: its person, whether someone else talks over it, and the on-screen track if any."""
+    by_person: dict[str, list[VisualSample]] = defaultdict(list)
+    for s in samples:
+        by_person[s.person_id].append(s)
+    segments, av = [], []
+    for i, turn in enumerate(turns):
+        link = links[turn.speaker]
+        overlap = any(o.speaker != turn.speaker and o.start < turn.end and turn.start < o.end for o in turns)
+        segments.append(SpeechSegment(i, turn.start, turn.end, turn.speaker, link.person_id, link.method, link.score, overlap))
+        seen = [s for s in by_person.get(link.person_id, []) if s.t < turn.end and turn.start < s.t + s.duration]
+        on_screen = intersection_length([(turn.start, turn.end)], [(s.t, s.t + s.duration) for s in seen])
+        per_track: dict[int, float] = defaultdict(float)
+        for s in seen:
+            per_track[s.track_id] += min(turn.end, s.t + s.duration) - max(turn.start, s.t)
+        track = max(per_track, key=per_track.get) if per_track else -1  # type: ignore[arg-type]
+        av.append(
+            AVLink(
+                i,
+                turn.start,
+                turn.end,
+                turn.speaker,
+                link.person_id,
+                track,
+                link.method,
+                link.score,
+                on_screen,
+                (turn.end - turn.start) - on_screen,
+            )
+        )
+    return segments, av
+
+
+def add_speaking_time(
+    rows: list[ScreenTime], turns: list[Turn], links: dict[str, Link], samples: list[VisualSample]
+) -> list[ScreenTime]:
+    """Fill speaking_s (union of the person's turns) and both_s (speaking while visible).
+
+    Confidence becomes the time-weighted mean of the visual confidence and the link score.
+    """
+    speech: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    link_score: dict[str, float] = {}
+    for t in turns:
+        link = links[t.speaker]
+        speech[link.person_id].append((t.start, t.end))
+        link_score[link.person_id] = max(link_score.get(link.person_id, 0.0), link.score)
+    by_id = add_speech(rows, speech, samples)
+    for person, row in by_id.items():
+        total = row.visual_s + row.speaking_s
+        if total > 0:
+            row.confidence = (row.visual_s * row.confidence + row.speaking_s * link_score.get(person, 0.5)) / total
+    return sort_rows(list(by_id.values()))
+
+
+def attach_words(speech: list[SpeechSegment], words: list[Word]) -> tuple[list[SpeechSegment], list[TranscriptWord]]:
+    """Each word goes to the shortest turn its middle falls in; returns the turns with their text
+    and the words as stored rows (turn -1: in no turn)."""
+    text: dict[int, str] = {}
+    out = []
+    for w in words:
+        mid = (w.start + w.end) / 2
+        inside = [seg for seg in speech if seg.start <= mid < seg.end]
+        turn = min(inside, key=lambda seg: seg.end - seg.start) if inside else None
+        if turn is not None:
+            text[turn.turn_id] = (text[turn.turn_id] + w.text).strip() if text.get(turn.turn_id) else w.text.strip()
+        out.append(TranscriptWord(turn.turn_id if turn else -1, float(w.start), float(w.end), w.text.strip(), w.probability))
+    return [replace(seg, text=text[seg.turn_id]) if seg.turn_id in text else seg for seg in speech], out

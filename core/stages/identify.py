@@ -1,0 +1,268 @@
+"""Who is on each track: windows matched to the facebank (threshold, margin, hysteresis both
+ways), stretches nobody claims clustered into ``unknown_N``, and the visual samples that follow."""
+
+from __future__ import annotations
+
+import itertools
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.cluster.hierarchy import fcluster, linkage
+
+from screenalytics.config import IdentificationConfig, Settings
+from screenalytics.model.banks import Gallery
+from screenalytics.model.records import Assignment, Detection, FaceEmbedding, Track
+from screenalytics.model.run import Chips
+from screenalytics.model.vectors import best_match, normalise
+from screenalytics.stages.screentime import VisualSample
+from screenalytics.stages.tracking import FaceTracks, WindowVectors
+
+WINDOW_OWNER = "track"
+
+
+def pooled(vectors: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Quality-weighted mean embedding, renormalised."""
+    w = np.maximum(np.asarray(weights, dtype=np.float32), 1e-6)
+    return normalise((normalise(vectors) * w[:, None]).sum(axis=0))
+
+
+@dataclass
+class Window:
+    """A stretch of a track with its pooled embedding (None when it had no usable face)."""
+
+    index: int
+    start_t: float
+    end_t: float
+    embedding: np.ndarray | None
+    good: bool = True  # False: pooled from faces that failed the quality gate
+    covered_s: float = 0.0  # seconds of samples in the window (excludes gaps)
+
+
+@dataclass
+class Decision:
+    person_index: int | None  # into Gallery.person_ids, None = not a facebank person
+    score: float = 0.0
+    margin: float = 0.0
+
+
+@dataclass
+class Segment:
+    """Consecutive windows of one track with one decision."""
+
+    start_t: float
+    end_t: float
+    person_index: int | None
+    score: float
+    margin: float
+    windows: list[Window] = field(default_factory=list)
+    person_id: str | None = None  # the name finally given (facebank person or unknown_N)
+    confidence: float = 0.0
+
+
+def _hysteresis(scores: list[np.ndarray | None], cfg: IdentificationConfig) -> list[int | None]:
+    """One pass: enter a person at threshold+margin, keep them while above stay_threshold."""
+    labels: list[int | None] = []
+    current: int | None = None
+    for s in scores:
+        if s is None:
+            labels.append(current)
+            continue
+        match = best_match(s, cfg.threshold, cfg.margin)
+        if match is not None:
+            current = match[0]  # clear evidence wins, even over an identity still above stay
+        elif current is not None and s[current] < cfg.stay_threshold:
+            current = None
+        labels.append(current)
+    return labels
+
+
+def decide_track(windows: list[Window], gallery: Gallery, cfg: IdentificationConfig) -> list[Segment]:
+    """Label each window of a track, then merge runs of equal labels into segments.
+
+    Hysteresis runs forwards and backwards so a track's first seconds inherit the identity
+    established a little later, and an identity is dropped only when evidence falls clearly.
+    """
+    scores = [
+        gallery.scores(w.embedding)[0] if w.embedding is not None and (w.good or cfg.match_low_quality) else None for w in windows
+    ]
+    fwd = _hysteresis(scores, cfg)
+    bwd = _hysteresis(scores[::-1], cfg)[::-1]
+    labels = [f if f is not None else b for f, b in zip(fwd, bwd)]
+    segments: list[Segment] = []
+    for w, label in zip(windows, labels):
+        if segments and segments[-1].person_index == label:
+            seg = segments[-1]
+            seg.end_t = w.end_t
+        else:
+            seg = Segment(w.start_t, w.end_t, label, 0.0, 0.0)
+            segments.append(seg)
+        seg.windows.append(w)
+    for seg in segments:
+        _score_segment(seg, gallery)
+    return segments
+
+
+def _score_segment(seg: Segment, gallery: Gallery) -> None:
+    embs = [w.embedding for w in seg.windows if w.embedding is not None]
+    if not embs or not gallery.person_ids:
+        return
+    s = gallery.scores(normalise(np.mean(embs, axis=0)))[0]
+    order = np.argsort(-s)
+    ref = seg.person_index if seg.person_index is not None else int(order[0])
+    others = [float(s[i]) for i in order if i != ref]
+    seg.score = float(s[ref])
+    seg.margin = float(s[ref] - (others[0] if others else -1.0))
+
+
+def cluster_unknowns(embeddings: np.ndarray, max_distance: float) -> np.ndarray:
+    """Average-linkage clusters of unit vectors (cosine distance); returns a label per row."""
+    n = len(embeddings)
+    if n == 0:
+        return np.zeros(0, dtype=int)
+    if n == 1:
+        return np.zeros(1, dtype=int)
+    z = linkage(normalise(embeddings), method="average", metric="cosine")
+    return fcluster(z, t=max_distance, criterion="distance") - 1
+
+
+def confidence(score: float, cfg: IdentificationConfig) -> float:
+    """Map a similarity onto [0,1]: 0 at the stay threshold, 1 at a typical same-person score."""
+    span = max(cfg.confident_score - cfg.stay_threshold, 1e-6)
+    return float(np.clip((score - cfg.stay_threshold) / span, 0.0, 1.0))
+
+
+@dataclass
+class Identification:
+    """The identify stage's output: final detections (ids set), tracks, assignments, samples."""
+
+    detections: list[Detection]
+    tracks: list[Track]
+    assignments: list[Assignment]
+    embeddings: list[FaceEmbedding]  # one pooled vector per track window
+    samples: list[VisualSample]
+    chips: Chips
+
+
+def identify_tracks(faces: FaceTracks, gallery: Gallery, s: Settings, model_name: str) -> Identification:
+    """Drop tracks too short to trust, decide who each track window is, name the unknowns."""
+    idc, window_s = s.identification, s.recognition.window_s
+    by_track: dict[int, list[Detection]] = defaultdict(list)
+    for r in faces.detections:
+        by_track[r.track_id].append(r)
+    short = {tid for tid, rs in by_track.items() if len(rs) < s.tracking.min_track_samples}
+    for tid in short:
+        del by_track[tid]
+    detections = [r for r in faces.detections if r.track_id not in short]
+    for i, r in enumerate(detections):
+        r.detection_id = i
+
+    embeddings: list[FaceEmbedding] = []
+    track_segments = {
+        tid: decide_track(_windows(tid, rs, faces.window_vectors, window_s, model_name, embeddings), gallery, idc)
+        for tid, rs in sorted(by_track.items())
+    }
+    unknown_names, unknown_conf = name_unknowns(track_segments, idc)
+    tracks: list[Track] = []
+    assignments: list[Assignment] = []
+    samples: list[VisualSample] = []
+    for tid, segs in track_segments.items():
+        rs = by_track[tid]
+        seg_of_window = {w.index: seg for seg in segs for w in seg.windows}
+        conf_of: dict[str, float] = {}
+        for seg in segs:
+            if seg.person_index is not None:
+                person, method, thr, conf = (
+                    gallery.person_ids[seg.person_index],
+                    "facebank",
+                    idc.threshold,
+                    confidence(seg.score, idc),
+                )
+            elif id(seg) in unknown_names:
+                person, method, thr = unknown_names[id(seg)], "cluster", idc.unknown_cluster_distance
+                conf = unknown_conf[id(seg)]
+            else:
+                continue
+            conf_of[person] = conf
+            assignments.append(Assignment(tid, seg.start_t, seg.end_t, person, seg.score, seg.margin, method, thr))
+            seg.person_id, seg.confidence = person, conf
+        time_by_person: dict[str, float] = defaultdict(float)
+        for r in rs:
+            seg = seg_of_window[int(r.t // window_s)]
+            if seg.person_id is None:
+                continue
+            samples.append(VisualSample(seg.person_id, tid, r.t, r.duration, seg.confidence, r.mouth_motion))
+            time_by_person[seg.person_id] += r.duration
+        main = max(time_by_person, key=time_by_person.__getitem__) if time_by_person else None
+        mean_score = float(np.mean([r.score for r in rs]))
+        end = rs[-1].t + rs[-1].duration
+        tracks.append(Track(tid, rs[0].shot_id, rs[0].t, end, len(rs), mean_score, main, conf_of.get(main, 0.0) if main else 0.0))
+    for i, a in enumerate(assignments):
+        a.assignment_id = f"a{i}"
+    chips = {tid: best for tid, best in faces.chips.items() if tid in by_track}
+    return Identification(detections, tracks, assignments, embeddings, samples, chips)
+
+
+def _windows(
+    tid: int, rs: list[Detection], vectors: WindowVectors, window_s: float, model_name: str, out: list[FaceEmbedding]
+) -> list[Window]:
+    """The track's windows with pooled embeddings (good faces only, unless the track has none)."""
+    rs.sort(key=lambda r: r.t)
+    any_good = any(vectors.get((tid, int(r.t // window_s)), (None, None, False))[2] for r in rs)
+    windows = []
+    for w_index, group in itertools.groupby(rs, key=lambda r: int(r.t // window_s)):
+        members = list(group)
+        vecs = vectors.get((tid, w_index))
+        emb = None
+        if vecs is not None and (vecs[2] or not any_good):
+            emb = pooled(vecs[0], vecs[1])
+            quality = float(vecs[1].mean())
+            out.append(
+                FaceEmbedding(WINDOW_OWNER, str(tid), f"window:{w_index}", model_name, emb.tolist(), quality, members[0].t)
+            )
+        end = members[-1].t + members[-1].duration
+        covered = sum(m.duration for m in members)
+        windows.append(Window(w_index, members[0].t, end, emb, bool(vecs and vecs[2]), covered))
+    return windows
+
+
+def name_unknowns(track_segments: dict[int, list[Segment]], idc: IdentificationConfig) -> tuple[dict[int, str], dict[int, float]]:
+    """Name stretches no facebank person claimed: ``unknown_N``, N by screen time.
+
+    Stretches with good faces are clustered (average linkage, cosine distance); those built
+    only from faces that failed the quality gate stay apart, since blurred and tiny faces
+    look alike to a recognizer whoever they are.
+    """
+    stretches = [
+        seg
+        for segs in track_segments.values()
+        for seg in segs
+        if seg.person_index is None and any(w.embedding is not None for w in seg.windows)
+    ]
+    if not stretches:
+        return {}, {}
+    embs = np.stack(
+        [normalise(np.mean([w.embedding for w in seg.windows if w.embedding is not None], axis=0)) for seg in stretches]
+    )
+    good = np.array([any(w.good for w in seg.windows) for seg in stretches])
+    labels = np.empty(len(stretches), dtype=int)
+    labels[good] = cluster_unknowns(embs[good], idc.unknown_cluster_distance)
+    labels[~good] = np.arange((~good).sum()) + (labels[good].max() + 1 if good.any() else 0)
+    durations: dict[int, float] = defaultdict(float)
+    for seg, lab in zip(stretches, labels):
+        durations[int(lab)] += sum(w.covered_s for w in seg.windows)
+    ranked = sorted(durations, key=lambda lab: (-durations[lab], lab))
+    names = {lab: f"{idc.unknown_prefix}{i + 1}" for i, lab in enumerate(ranked)}
+    out_names: dict[int, str] = {}
+    out_conf: dict[int, float] = {}
+    for i, (seg, lab) in enumerate(zip(stretches, labels)):
+        members = embs[labels == lab]
+        centre = normalise(members.mean(axis=0))
+        seg.score, seg.margin = float(embs[i] @ centre), 0.0
+        out_names[id(seg)] = names[int(lab)]
+        if good[i]:
+            spread = 1.0 - float((members @ centre).mean())
+            out_conf[id(seg)] = float(np.clip(1.0 - spread / idc.unknown_cluster_distance, 0.0, 1.0))
+        else:
+            out_conf[id(seg)] = 0.0  # faces too poor to vouch for who this is
+    return out_names, out_conf

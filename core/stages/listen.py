@@ -1,0 +1,60 @@
+"""Listening: where there is speech (VAD), who speaks when (diarization), whose voice each
+speaker is (voice bank), and what is said (speech to text over speech only)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from screenalytics.config import Settings
+from screenalytics.model.banks import Voicebank
+from screenalytics.model.contracts import VAD, Diarizer, SpeakerEmbedder, Transcriber
+from screenalytics.model.media import Audio
+from screenalytics.model.names import Stage
+from screenalytics.model.speech import Diarization, Ranges, Word
+from screenalytics.stages.clock import Timer
+from screenalytics.stages.voicebank import identify_speakers, speaker_embeddings
+
+
+@dataclass
+class Listening:
+    """What the audio stages hand on to fusion."""
+
+    regions: Ranges  # speech per the VAD
+    diarization: Diarization
+    speaker_vectors: dict[str, np.ndarray]  # one unit voice vector per diarized speaker
+    voice_ids: dict[str, tuple[str, float]]  # speaker -> (person, score) named by the voice bank
+    words: list[Word] = field(default_factory=list)
+
+
+def listen(
+    audio: Audio,
+    vad: VAD,
+    diarizer: Diarizer,
+    embedder: SpeakerEmbedder,
+    transcriber: Transcriber | None,
+    voices: Voicebank | None,
+    num_speakers: int | None,
+    s: Settings,
+    timer: Timer,
+) -> Listening:
+    """Run the audio stages on a soundtrack; the transcriber is skipped when None."""
+    timer.report(Stage.VAD, 0, 1)
+    t0 = time.perf_counter()
+    regions = vad.detect(audio)
+    t0 = timer.add(Stage.VAD, t0)
+    timer.report(Stage.DIARIZE, 0, 1)
+    diarization = diarizer.diarize(audio, num_speakers)
+    t0 = timer.add(Stage.DIARIZE, t0)
+    # a clustering diarizer already has a voice per speaker: embed again only for those that do not
+    vectors = diarization.speaker_embeddings or speaker_embeddings(audio, diarization, embedder)
+    voice_ids = identify_speakers(vectors, voices, s.voicebank) if voices else {}
+    t0 = timer.add(Stage.VOICES, t0)
+    words: list[Word] = []
+    if transcriber is not None:
+        timer.report(Stage.TRANSCRIBE, 0, 1)
+        words = transcriber.transcribe(audio, regions)
+        timer.add(Stage.TRANSCRIBE, t0)
+    return Listening(regions, diarization, vectors, voice_ids, words)

@@ -1,0 +1,56 @@
+"""Files a run leaves in its output folder: JSONL manifests and a run summary."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from screenalytics.model.run import RunResult
+
+
+def write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> Path:
+    """Write atomically: a reader never sees half a manifest."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with tmp.open("w") as f:
+        for row in rows:
+            f.write(json.dumps(row, separators=(",", ":")) + "\n")
+    tmp.replace(path)
+    return path
+
+
+def write_manifests(result: "RunResult", out_dir: Path) -> list[Path]:
+    """tracks.jsonl, detections.jsonl, speech.jsonl (turns with speaker, person and words),
+    av_links.jsonl and run.json (inputs, counts, timings, skipped photos, audio status)."""
+    base = {"episode_id": result.episode_id, "run_id": result.run_id}
+    tracks = write_jsonl(out_dir / "tracks.jsonl", ({**base, **t.to_dict()} for t in result.tracks))
+    dets = write_jsonl(out_dir / "detections.jsonl", ({**base, **d.to_dict()} for d in result.detections))
+    words_by_turn: dict[int, list[dict[str, Any]]] = {}
+    for w in result.words:
+        words_by_turn.setdefault(w.turn_id, []).append({"start": w.start, "end": w.end, "word": w.word, "p": w.probability})
+    speech = write_jsonl(
+        out_dir / "speech.jsonl",
+        ({**base, **seg.to_dict(), "words": words_by_turn.get(seg.turn_id, [])} for seg in result.speech),
+    )
+    links = write_jsonl(out_dir / "av_links.jsonl", ({**base, **a.to_dict()} for a in result.av_links))
+    summary = {
+        **base,
+        "video": str(result.video.path),
+        "duration_s": result.video.duration_s,
+        "fps": result.video.fps,
+        "frames_analysed": result.frames_analysed,
+        "shots": len(result.cut_times) + 1,
+        "cut_times": result.cut_times,
+        "tracks": len(result.tracks),
+        "detections": len(result.detections),
+        "skipped_facebank_photos": result.skipped_photos,
+        "audio": result.audio_status,
+        "speech_turns": len(result.speech),
+        "speakers": sorted({seg.speaker for seg in result.speech}),
+        "timings_s": {k: round(v, 3) for k, v in result.timings.items()},
+    }
+    run = out_dir / "run.json"
+    run.write_text(json.dumps(summary, indent=2) + "\n")
+    return [tracks, dets, speech, links, run]

@@ -1,0 +1,163 @@
+"""Faces through time: one pass over the video that finds shots, detects, aligns and tracks faces
+within each shot, and embeds the best faces of each track window."""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from screenalytics.config import Settings
+from screenalytics.model.contracts import Detector, Recognizer, Tracker
+from screenalytics.model.media import VideoInfo
+from screenalytics.model.names import Stage
+from screenalytics.model.records import Detection
+from screenalytics.model.run import Chips
+from screenalytics.stages.clock import Timer
+from screenalytics.stages.decode import iter_frames, sample_period
+from screenalytics.stages.faces import LANDMARKS, annotate, mouth_motion, shrink
+from screenalytics.stages.shots import CutDetector
+
+WindowKey = tuple[int, int]  # (track id, window index)
+WindowVectors = dict[WindowKey, tuple[np.ndarray, np.ndarray, bool]]  # embeddings, quality weights, any passed the gate
+
+
+@dataclass
+class FaceTracks:
+    """What the pass over the video hands on."""
+
+    detections: list[Detection]  # every tracked face, with its track id
+    window_vectors: WindowVectors
+    cut_times: list[float]
+    frames_analysed: int
+    chips: Chips  # track -> best aligned crops, best first
+    shot_frames: dict[int, tuple[float, bytes]] = field(default_factory=dict)  # shot -> (t, JPEG)
+
+
+@dataclass
+class _Sample:
+    quality: float
+    passed: bool
+    t: float
+    crop: np.ndarray = field(compare=False)
+
+    def key(self) -> tuple[bool, float]:
+        return (self.passed, self.quality)
+
+
+class _BestFaces:
+    """The k best faces per key, in a bounded heap (ties broken by arrival)."""
+
+    def __init__(self, k: int) -> None:
+        self.k = k
+        self.heaps: dict[object, list[tuple[object, int, _Sample]]] = defaultdict(list)
+        self._tie = itertools.count()
+
+    def offer(self, key: object, rank: object, smp: _Sample) -> None:
+        if self.k == 0:
+            return
+        heap, item = self.heaps[key], (rank, next(self._tie), smp)
+        if len(heap) < self.k:
+            heapq.heappush(heap, item)
+        elif item[0] > heap[0][0]:  # type: ignore[operator]
+            heapq.heapreplace(heap, item)
+
+
+def follow_faces(
+    video: VideoInfo,
+    detector: Detector,
+    recognizer: Recognizer,
+    new_tracker: Callable[[float], Tracker],
+    s: Settings,
+    timer: Timer,
+) -> FaceTracks:
+    """Stream the video once: shots, detect, align, track within shots, embed the best faces per window."""
+    period = sample_period(video, s.decode.stride, s.decode.fps)
+    window_s = s.recognition.window_s
+    cuts = CutDetector(s.shots)
+    tracker = new_tracker(1.0 / period)
+    shot_id, n_frames = 0, 0
+    cut_times: list[float] = []
+    shot_frames: dict[int, tuple[float, bytes]] = {}
+    global_ids: dict[tuple[int, int], int] = {}
+    next_id = itertools.count(1)
+    records: list[Detection] = []
+    windows = _BestFaces(s.recognition.samples_per_window)
+    chips = _BestFaces(s.storage.chips_per_track)
+    window_vectors: WindowVectors = {}
+    last_crop: dict[int, np.ndarray] = {}
+
+    def flush(before_window: float) -> None:
+        """Embed the windows that can no longer gain faces, in one recognizer call."""
+        keys = [key for key in windows.heaps if key[1] < before_window]  # type: ignore[index]
+        if not keys:
+            return
+        t0 = time.perf_counter()
+        owners = [(key, smp) for key in keys for _, _, smp in windows.heaps.pop(key)]
+        vectors = recognizer.embed(np.stack([smp.crop for _, smp in owners]))
+        grouped: dict[WindowKey, list[tuple[np.ndarray, _Sample]]] = defaultdict(list)
+        for (key, smp), vec in zip(owners, vectors):
+            grouped[key].append((vec, smp))  # type: ignore[index]
+        for key, items in grouped.items():
+            good = [(v, sm) for v, sm in items if sm.passed]
+            use = good or items
+            window_vectors[key] = (np.stack([v for v, _ in use]), np.array([max(sm.quality, 1e-3) for _, sm in use]), bool(good))
+        timer.add(Stage.EMBED, t0)
+
+    t0 = time.perf_counter()
+    for frame in iter_frames(video, s.decode.stride, s.decode.fps, s.decode.threads):
+        t0 = timer.add(Stage.DECODE, t0)
+        n_frames += 1
+        if cuts.is_cut(frame.image, frame.t):
+            shot_id += 1
+            cut_times.append(frame.t)
+            tracker = new_tracker(1.0 / period)
+        if shot_id not in shot_frames:  # each shot's first frame, for browsing and review
+            small, _ = shrink(frame.image, s.storage.frame_max_side)
+            ok, jpg = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, 85])
+            if ok:
+                shot_frames[shot_id] = (frame.t, jpg.tobytes())
+        t0 = timer.add(Stage.SHOTS, t0)
+        dets = detector.detect(frame.image)
+        t0 = timer.add(Stage.DETECT, t0)
+        annotate(dets, frame, recognizer, s.recognition.quality, s.detection.detector)
+        t0 = timer.add(Stage.ALIGN, t0)
+        tracked = tracker.update(dets, frame.t)
+        t0 = timer.add(Stage.TRACK, t0)
+        d = tracked.data
+        for i in range(len(tracked)):
+            gid = global_ids.setdefault((shot_id, int(tracked.tracker_id[i])), next(next_id))
+            t, crop = float(d["t"][i]), d["crop"][i]
+            records.append(
+                Detection(
+                    int(d["frame_index"][i]),
+                    t,
+                    float(d["duration"][i]),
+                    shot_id,
+                    *(float(x) for x in tracked.xyxy[i]),
+                    float(tracked.confidence[i]),
+                    [float(x) for x in d[LANDMARKS][i].reshape(-1)],
+                    gid,
+                    float(d["quality"][i]),
+                    mouth_motion(last_crop.get(gid), crop),
+                )
+            )
+            last_crop[gid] = crop
+            smp = _Sample(float(d["quality"][i]), bool(d["passed"][i]), t, crop)
+            chips.offer(gid, smp.quality, smp)  # best faces of the track, for thumbnails
+            windows.offer((gid, int(t // window_s)), smp.key(), smp)
+        flush(frame.t // window_s)
+        timer.report(Stage.DETECT, frame.t + frame.duration, video.duration_s)
+        t0 = time.perf_counter()
+    flush(float("inf"))
+    best = {
+        gid: [(smp.quality, smp.crop) for _, _, smp in sorted(heap, key=lambda x: -x[2].quality)]
+        for gid, heap in chips.heaps.items()
+    }
+    return FaceTracks(records, window_vectors, cut_times, n_frames, best, shot_frames)  # type: ignore[arg-type]
