@@ -82,7 +82,7 @@ def s3_env(server, prefix: str, secret: str | None = None) -> dict[str, str]:
     }
 
 
-@pytest.fixture(params=["local", "s3"])
+@pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.slow)])
 def env(request, tmp_path, monkeypatch):
     """Environment that points storage at a fresh local folder or a fresh S3 prefix."""
     if request.param == "local":

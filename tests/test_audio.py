@@ -53,6 +53,7 @@ def diarization_error_rate(reference, turns) -> float:
     return float(DiarizationErrorRate()(ref, hyp, uem=Segment(0, 30)))
 
 
+@pytest.mark.slow
 def test_default_diarization_der(pipeline, sample_audio):
     diarization = pipeline.plugin("diarizer").diarize(sample_audio)
     der = diarization_error_rate(read_rttm(AUDIO / "pyannote_sample.rttm"), diarization.turns)
@@ -79,6 +80,7 @@ def ami_voicebank(pipeline, tmp_path_factory):
     return pipeline.enrol_voices(root)
 
 
+@pytest.mark.slow
 def test_voices_from_dev00_identify_the_speakers_of_dev01(pipeline, ami_voicebank):
     assert sorted(ami_voicebank.person_ids) == ["MEE009", "MEE012"]
     audio = load_audio(AUDIO / "dev01.wav")
@@ -114,6 +116,7 @@ def test_voices_from_dev00_identify_the_speakers_of_dev01(pipeline, ami_voiceban
     assert named[main][0] == max(truth, key=truth.get)
 
 
+@pytest.mark.slow
 def test_transcript_has_the_key_words(pipeline, sample_audio):
     regions = pipeline.plugin("vad").detect(sample_audio)
     words = pipeline.plugin("transcriber").transcribe(sample_audio, regions)

@@ -11,6 +11,8 @@ from screenalytics.pipeline import run_episode
 from screenalytics.stages.decode import load_audio
 from synth import ShotSpec, compose, write_wav
 
+pytestmark = pytest.mark.slow  # real models over whole videos
+
 SR = 16000
 SHOTS = [
     ShotSpec(FACES / "obama.jpg", 4.0, ["obama"], (30, 30, 90)),

@@ -12,6 +12,8 @@ import pytest
 
 from conftest import REPO, VIDEO
 
+pytestmark = pytest.mark.slow  # real models over whole videos
+
 FACEBANK = REPO / "tests" / "data" / "hamilton_facebank.yaml"
 
 

@@ -16,12 +16,12 @@ from click.testing import CliRunner
 from conftest import FACES, REPO, make_facebank
 from screenalytics import hookimpl, hookspecs
 from screenalytics.config import load_settings
-from screenalytics.errors import ConfigError
+from screenalytics.errors import ConfigError, PluginError
 from screenalytics.model.names import PluginKind
 from screenalytics.model.speech import Diarization
 from screenalytics.pipeline import Pipeline, run_episode
 from screenalytics.registry.models import ModelFile, ModelSpec, model_specs
-from screenalytics.registry.plugins import STAGES, get_implementation, implementations, load_plugins, pm
+from screenalytics.registry.plugins import STAGES, get_implementation, implementations, load_plugins, pm, reset_plugins
 from synth import ShotSpec, compose
 
 HOOKS = sorted(n for n, f in inspect.getmembers(hookspecs, inspect.isfunction) if hasattr(f, "screenalytics_spec"))
@@ -287,6 +287,7 @@ def _run_python(code: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 def test_load_plugins_env_restricts_what_loads():
     code = """
         from screenalytics.registry.plugins import implementations
@@ -296,6 +297,7 @@ def test_load_plugins_env_restricts_what_loads():
     assert _run_python(code, {"SCREENALYTICS_LOAD_PLUGINS": ""}).stdout.strip() == "[] []"
 
 
+@pytest.mark.slow
 def test_third_party_plugins_arrive_through_entry_points(tmp_path):
     """A distribution on sys.path with a `screenalytics` entry point is loaded like a built-in."""
     (tmp_path / "sa_extra.py").write_text(
@@ -330,7 +332,48 @@ def test_third_party_plugins_arrive_through_entry_points(tmp_path):
     )
 
 
-def test_plugins_command_lists_stages_and_selection():
+@pytest.fixture
+def builtins_only(monkeypatch):
+    """Only the built-in plugins (the test environment also has the example plugin installed)."""
+    from importlib import metadata
+
+    names = [ep.name for ep in metadata.entry_points(group="screenalytics") if ep.value.startswith("screenalytics.plugins.")]
+    monkeypatch.setenv("SCREENALYTICS_LOAD_PLUGINS", ",".join(names))
+    reset_plugins()
+    yield
+    monkeypatch.delenv("SCREENALYTICS_LOAD_PLUGINS")
+    reset_plugins()
+
+
+def test_a_class_that_breaks_its_contract_is_named(recorder):
+    class Blind:
+        name = "blind"
+
+    class Nameless:
+        def detect(self, frame):
+            return sv.Detections.empty()
+
+    class Plugin:
+        def __init__(self, cls):
+            self.cls = cls
+
+        @hookimpl
+        def register_detectors(self, register):
+            register(self.cls)
+
+    for cls, phrase in (
+        (Blind, r"test_plugins\..*Blind registered as a detector lacks method detect\(\)"),
+        (Nameless, "no 'name'"),
+    ):
+        pm.register(Plugin(cls), name="broken")
+        try:
+            with pytest.raises(PluginError, match=phrase):
+                implementations("detector")
+        finally:
+            pm.unregister(name="broken")
+
+
+def test_plugins_command_lists_stages_and_selection(builtins_only):
     import json
 
     from screenalytics.cli import cli

@@ -116,6 +116,7 @@ WRITER = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_two_processes_editing_one_episode_lose_nothing(episode, env):
     import os
 

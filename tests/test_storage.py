@@ -97,6 +97,7 @@ def test_old_tables_are_migrated(tmp_path):
     assert store.schema_version() == SCHEMA_VERSION
 
 
+@pytest.mark.slow
 def test_refused_keys_and_a_down_server_are_clear_and_lose_nothing(s3, monkeypatch):
     good = s3_env(s3, "keys")
     for k, v in good.items():
@@ -117,6 +118,7 @@ def test_refused_keys_and_a_down_server_are_clear_and_lose_nothing(s3, monkeypat
     assert open_results(load_settings()).count("detections", "e") == 4
 
 
+@pytest.mark.slow
 def test_cli_storage_commands_on_s3(s3, tmp_path):
     env = s3_env(s3, "cli")
     art = open_artifacts(load_settings(storage={k.split("__")[1].lower(): v for k, v in env.items() if "__" in k}))

@@ -10,6 +10,8 @@ from conftest import FACES, make_facebank
 from screenalytics.pipeline import run_episode
 from synth import ShotSpec, compose
 
+pytestmark = pytest.mark.slow  # real models over whole videos
+
 # Facebank photos differ from the photos shown on screen.
 FACEBANK = {"obama": ["obama2.jpg"], "kit": ["kit_harington_2.jpeg"], "rose": ["rose_leslie_2.jpg"]}
 SHOTS = [

@@ -60,7 +60,7 @@ def model_specs() -> dict[str, ModelSpec]:
 
     for impl in pm.hook.register_models.get_hookimpls():  # one call per plugin, to credit each entry
 
-        def register_from(spec: ModelSpec, plugin: str = impl.plugin_name) -> None:
+        def register_from(spec: ModelSpec, plugin: str = getattr(impl.plugin, "__name__", impl.plugin_name)) -> None:
             register(ModelSpec(**{**spec.__dict__, "plugin": plugin}) if isinstance(spec, ModelSpec) else spec)
 
         impl.function(register=register_from)

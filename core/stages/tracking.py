@@ -132,7 +132,10 @@ def follow_faces(
         t0 = timer.add(Stage.TRACK, t0)
         d = tracked.data
         for i in range(len(tracked)):
-            gid = global_ids.setdefault((shot_id, int(tracked.tracker_id[i])), next(next_id))
+            key = (shot_id, int(tracked.tracker_id[i]))
+            if key not in global_ids:
+                global_ids[key] = next(next_id)
+            gid = global_ids[key]
             t, crop = float(d["t"][i]), d["crop"][i]
             records.append(
                 Detection(
