@@ -22,10 +22,11 @@ REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("SCREENALYTICS_SHARED_DIR") or REPO.parent / "shared")
 os.environ.setdefault("SCREENALYTICS_MODELS_DIR", str(SHARED / "models"))
 
-from screenalytics.audio import Audio, load_audio  # noqa: E402
 from screenalytics.config import load_settings  # noqa: E402
+from screenalytics.model.media import Audio  # noqa: E402
 from screenalytics.pipeline import Pipeline  # noqa: E402
-from screenalytics.voicebank import speaker_embeddings  # noqa: E402
+from screenalytics.stages.decode import load_audio  # noqa: E402
+from screenalytics.stages.voicebank import speaker_embeddings  # noqa: E402
 
 
 def soundtrack(minutes: float) -> Audio:
@@ -44,9 +45,10 @@ def main() -> None:
     pipeline = Pipeline(load_settings(**overrides))
     audio = soundtrack(args.minutes)
     s = pipeline.settings
+    asr = s.options_for(type(pipeline.plugin("transcriber")))
     print(
         f"soundtrack: {audio.duration_s / 60:.1f} min; diarizer {s.diarization.diarizer} (step {s.diarization.step_s} s); "
-        f"ASR {s.transcription.transcriber} {s.transcription.model} ({s.transcription.compute_type})"
+        f"ASR {s.transcription.transcriber} {asr.model} ({asr.compute_type})"
     )
     print(f"machine: {platform.machine()} {os.cpu_count()} cores, python {platform.python_version()}")
     for stage in ("vad", "speaker_embedder", "diarizer", "transcriber"):
@@ -60,7 +62,7 @@ def main() -> None:
     diarization = pipeline.plugin("diarizer").diarize(audio)
     rows.append(("diarization", time.perf_counter() - t0))
     t0 = time.perf_counter()
-    speaker_embeddings(audio, diarization, pipeline.plugin("speaker_embedder"))
+    _ = diarization.speaker_embeddings or speaker_embeddings(audio, diarization, pipeline.plugin("speaker_embedder"))
     rows.append(("voice ids", time.perf_counter() - t0))
     t0 = time.perf_counter()
     words = pipeline.plugin("transcriber").transcribe(audio, regions)
