@@ -22,7 +22,7 @@ from screenalytics.model.names import AUDIO_STAGES, Output, PluginKind, Stage, w
 from screenalytics.model.records import FaceEmbedding
 from screenalytics.model.run import RunContext, RunResult
 from screenalytics.registry.models import ModelStore
-from screenalytics.registry.plugins import call_event, check_plugin_options, get_implementation
+from screenalytics.registry.plugins import call_event, get_implementation, plugin_options
 from screenalytics.stages.clock import CancelToken, Progress, Timer
 from screenalytics.stages.decode import load_audio, probe, write_wav
 from screenalytics.stages.facebank import enrol
@@ -50,15 +50,11 @@ class Pipeline:
     def __init__(self, settings: Settings, models: ModelStore | None = None) -> None:
         self.settings = settings
         self.models = models or ModelStore(settings.models_dir)
-        check_plugin_options(settings)
+        plugin_options(settings)  # a bad plugin setting fails here, before any work
         # Resolve names first: an unknown plugin is a config error before any work is done.
-        self.classes = {kind: get_implementation(kind, self.selected(kind)) for kind in self.kinds_in_use()}
+        self.classes = {kind: get_implementation(kind, kind.selected(settings)) for kind in self.kinds_in_use()}
         self.exporter_classes = [get_implementation(PluginKind.EXPORTER, n) for n in settings.screen_time.exporters]
         self._instances: dict[PluginKind, Any] = {}
-
-    def selected(self, kind: PluginKind) -> str:
-        section, key = kind.setting
-        return getattr(getattr(self.settings, section), key)
 
     def kinds_in_use(self) -> list[PluginKind]:
         kinds = [PluginKind.DETECTOR, PluginKind.TRACKER, PluginKind.RECOGNIZER]
@@ -98,6 +94,10 @@ class Pipeline:
     def enrol(self, facebank: Path | str) -> Facebank:
         return enrol(Path(facebank), self.detector, self.recognizer, self.settings.facebank)
 
+    def hears(self, stages: Iterable[Stage | str] | None = None) -> bool:
+        """Whether a run of these stages (None: all) runs the audio stages."""
+        return self.settings.audio.enabled and bool(with_prerequisites(stages) & set(AUDIO_STAGES))
+
     def enrol_voices(self, voicebank: Path | str) -> Voicebank:
         """Cast voices from ``DIR/<person_id>/*.wav`` (any audio or video file PyAV reads)."""
         vad, embedder = self.plugin(PluginKind.VAD), self.plugin(PluginKind.SPEAKER_EMBEDDER)
@@ -120,10 +120,11 @@ class Pipeline:
         and what they need; ``keep_soundtrack`` is a folder for the 16 kHz WAV when archiving."""
         s = self.settings
         info = video if isinstance(video, VideoInfo) else probe(video)
-        wanted = with_prerequisites(set(stages)) if stages is not None else set(Stage)
+        wanted = with_prerequisites(stages)
         bank = facebank if isinstance(facebank, Facebank) else self.enrol(facebank)
-        hearing = s.audio.enabled and bool(wanted & set(AUDIO_STAGES))
+        hearing = self.hears(wanted)
         voices = self.enrol_voices(voicebank) if hearing and isinstance(voicebank, (str, Path)) else voicebank
+        voices = voices if isinstance(voices, Voicebank) else None
         ctx = RunContext(s, info, episode_id or episode_id_for(info.path), uuid.uuid4().hex[:12], bank)
         call_event("run_started", context=ctx)
         timer = Timer(cancel, progress)
@@ -158,7 +159,7 @@ class Pipeline:
                 self.plugin(PluginKind.DIARIZER),
                 self.plugin(PluginKind.SPEAKER_EMBEDDER),
                 transcriber,
-                voices if isinstance(voices, Voicebank) else None,
+                voices,
                 num_speakers,
                 s,
                 timer,
@@ -170,7 +171,7 @@ class Pipeline:
             screen_time = add_speaking_time(screen_time, turns, links, seen.samples)
             speech, words = attach_words(speech, heard.words)
             timer.add(Stage.FUSION, t0)
-            embeddings += self._voice_rows(heard, voices if isinstance(voices, Voicebank) else None)
+            embeddings += self._voice_rows(heard, voices)
             audio_status = "ok"
             call_event("stage_completed", stage=Output.SPEECH, result=speech, context=ctx)
             call_event("stage_completed", stage=Output.AV_LINKS, result=av_links, context=ctx)

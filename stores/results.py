@@ -18,6 +18,7 @@ from screenalytics.model.records import (
     TranscriptWord,
 )
 from screenalytics.model.run import RunResult
+from screenalytics.stages.screentime import sort_rows
 from screenalytics.stores.catalog import Catalog
 from screenalytics.stores.lance import ResultStore, quote
 
@@ -35,9 +36,7 @@ def load_result(store: ResultStore, catalog: Catalog, episode_id: str) -> RunRes
     video = VideoInfo(Path(source["key"]) if source else Path(""), 0, 0, 0.0, duration, 0, False)
     tracks = _records(store, "tracks", Track, episode_id)
     speech = _records(store, "speech_segments", SpeechSegment, episode_id)
-    screen = sorted(
-        _records(store, "screen_time", ScreenTime, episode_id), key=lambda r: (-r.visual_s, -r.speaking_s, r.person_id)
-    )
+    screen = sort_rows(_records(store, "screen_time", ScreenTime, episode_id))
     run_ids = store.read("screen_time", episode_id).column("run_id").to_pylist()
     return RunResult(
         episode_id,

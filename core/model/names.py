@@ -3,7 +3,9 @@ hand on (events, tables, manifests) and the kinds of plugin that implement them.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
+from typing import Any
 
 
 class Stage(StrEnum):
@@ -78,6 +80,11 @@ class PluginKind(StrEnum):
         """(section, key) of the config value that selects the implementation by name."""
         return _SELECTOR[self]
 
+    def selected(self, settings: Any) -> Any:
+        """The configured implementation name (exporters: the list of names)."""
+        section, key = self.setting
+        return getattr(getattr(settings, section), key)
+
 
 _SECTION = {
     Stage.DECODE: "decode",
@@ -127,8 +134,10 @@ _SELECTOR = {
 }
 
 
-def with_prerequisites(stages: set[Stage] | set[str]) -> set[Stage]:
-    """The named stages plus every stage they read from."""
+def with_prerequisites(stages: Iterable[Stage | str] | None) -> set[Stage]:
+    """The named stages plus every stage they read from (None: every stage)."""
+    if stages is None:
+        return set(Stage)
     todo, out = [Stage(s) for s in stages], set()
     while todo:
         s = todo.pop()

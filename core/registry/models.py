@@ -10,7 +10,7 @@ import shutil
 import urllib.request
 import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -53,17 +53,14 @@ def model_specs() -> dict[str, ModelSpec]:
     load_plugins()
     found: dict[str, ModelSpec] = {}
 
-    def register(spec: ModelSpec) -> None:
-        if not isinstance(spec, ModelSpec) or not spec.files:
-            raise PluginError(f"register_models expects a ModelSpec with at least one file, got {spec!r}")
-        found[spec.name] = spec
-
     for impl in pm.hook.register_models.get_hookimpls():  # one call per plugin, to credit each entry
 
-        def register_from(spec: ModelSpec, plugin: str = getattr(impl.plugin, "__name__", impl.plugin_name)) -> None:
-            register(ModelSpec(**{**spec.__dict__, "plugin": plugin}) if isinstance(spec, ModelSpec) else spec)
+        def register(spec: ModelSpec, plugin: str = getattr(impl.plugin, "__name__", impl.plugin_name)) -> None:
+            if not isinstance(spec, ModelSpec) or not spec.files:
+                raise PluginError(f"register_models expects a ModelSpec with at least one file, got {spec!r}")
+            found[spec.name] = replace(spec, plugin=plugin)
 
-        impl.function(register=register_from)
+        impl.function(register=register)
     return dict(sorted(found.items()))
 
 

@@ -144,8 +144,3 @@ def plugin_options(settings: Settings) -> dict[str, Any]:
             have = ", ".join(sorted(owners)) or "none"
             raise ConfigError(f"plugins.{key}: no installed plugin by that name has settings (plugins with settings: {have})")
     return {key: settings.options_for(impl.cls) for key, impl in sorted(owners.items())}
-
-
-def check_plugin_options(settings: Settings) -> None:
-    """Fail early, before any work, on a bad plugin setting."""
-    plugin_options(settings)

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from screenalytics.errors import InputError, ScreenalyticsError
+from screenalytics.model.records import ScreenTime
 from screenalytics.model.run import RunResult
 from screenalytics.pipeline import Pipeline, episode_id_for, run_episode
 from screenalytics.registry.plugins import get_implementation
@@ -13,6 +14,7 @@ from screenalytics.service.base import ServiceBase, rows_of
 from screenalytics.service.types import AnalyseRequest, AnalyseResult, Files, RunStatus, ScreenTimeRow
 from screenalytics.stages.clock import CancelToken, Progress
 from screenalytics.stages.decode import probe
+from screenalytics.stages.screentime import sort_rows
 from screenalytics.stores.artifacts import manifest_key
 from screenalytics.stores.lance import TABLES
 from screenalytics.stores.results import load_result
@@ -33,8 +35,7 @@ class AnalysisOps(ServiceBase):
         info = probe(req.video)
         pipeline = self.pipeline
         bank = pipeline.enrol(req.facebank)
-        hearing = self.settings.audio.enabled and (req.stages is None or any(s.audio for s in req.stages))
-        voices = pipeline.enrol_voices(req.voicebank) if req.voicebank and hearing else None
+        voices = pipeline.enrol_voices(req.voicebank) if req.voicebank and pipeline.hears(req.stages) else None
         out = req.out_dir or Path("out") / (req.episode_id or episode_id_for(info.path))
         result, files = run_episode(
             pipeline,
@@ -81,14 +82,13 @@ class AnalysisOps(ServiceBase):
         """The episode's stored screen time (after any review edits), most visible first."""
         rows = self.results.read("screen_time", episode_id).to_pylist()
         if not rows:
-            raise InputError(
-                f"unknown episode {episode_id!r}: nothing stored (run `screenalytics run ... --episode-id {episode_id}`)"
-            )
-        return sorted(rows_of(rows), key=lambda r: (-r.visual_s, -r.speaking_s, r.person_id))
+            raise _unknown(episode_id)
+        return rows_of(sort_rows([ScreenTime(**{f: r[f] for f in ScreenTimeRow.model_fields}) for r in rows]))
 
     def stored_result(self, episode_id: str) -> RunResult:
         """The episode's stored rows as a RunResult (what exporters take)."""
-        self.screen_time(episode_id)  # unknown episodes fail here, clearly
+        if not self.results.count("screen_time", episode_id):
+            raise _unknown(episode_id)
         return load_result(self.results, self.catalog, episode_id)
 
     def export(self, episode_id: str, formats: list[str], out_dir: Path) -> Files:
@@ -99,3 +99,7 @@ class AnalysisOps(ServiceBase):
         result = self.stored_result(episode_id)
         out_dir.mkdir(parents=True, exist_ok=True)
         return Files(files=[p for cls in classes for p in cls().export(result, out_dir)])
+
+
+def _unknown(episode_id: str) -> InputError:
+    return InputError(f"unknown episode {episode_id!r}: nothing stored (run `screenalytics run ... --episode-id {episode_id}`)")

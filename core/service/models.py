@@ -21,8 +21,7 @@ class ModelOps(ServiceBase):
         """Each plugin kind: what is installed (name -> module) and which one config selects."""
         out = {}
         for kind in PluginKind:
-            section, key = kind.setting
-            value = getattr(getattr(self.settings, section), key)
+            value = kind.selected(self.settings)
             selected = ", ".join(value) if isinstance(value, list) else value
             impls = {n: impl.plugin for n, impl in sorted(implementations(kind.value).items())}
             out[kind.value] = PluginKindInfo(selected=selected, implementations=impls)

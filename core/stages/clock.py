@@ -31,6 +31,9 @@ class Timer:
     def report(self, stage: Stage, done: float, total: float) -> None:
         if self.progress is not None:
             self.progress(stage, done, total)
+        self._stop_if_cancelled(stage)
+
+    def _stop_if_cancelled(self, stage: Stage) -> None:
         if self.cancel is not None and self.cancel.is_set():
             raise Cancelled(f"run cancelled during {stage.value}")
 
@@ -38,6 +41,5 @@ class Timer:
         """Charge the time since ``since`` to ``stage``; returns now. Stops a cancelled run here."""
         now = time.perf_counter()
         self.totals[stage.value] += now - since
-        if self.cancel is not None and self.cancel.is_set():
-            raise Cancelled(f"run cancelled during {stage.value}")
+        self._stop_if_cancelled(stage)
         return now
