@@ -3,6 +3,8 @@ under one layout, on a local folder or S3, with signed short-lived URLs for medi
 
 from __future__ import annotations
 
+import os
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,7 +46,7 @@ def report_key(show: str, episode: str, name: str) -> str:
 def _safe(key: str) -> str:
     parts = key.split("/")
     if key.startswith("/") or any(p in ("", ".", "..") for p in parts):
-        raise ValueError(f"not a valid artifact key: {key!r}")
+        raise StorageError(f"not a valid artifact key: {key!r} (keys are relative to the storage root, without '..')")
     return key
 
 
@@ -55,13 +57,27 @@ class ArtifactStore:
     base: str
 
     def path(self, key: str) -> str:
-        return f"{self.base}/{_safe(key)}"
+        """Where a key lives; a key that leads out of the root (``..``, a symlink) is refused."""
+        path = f"{self.base}/{_safe(key)}"
+        if not self.loc.is_s3 and not self._inside(path):
+            raise StorageError(f"artifact key {key!r} leads outside the storage root (through a symlink): refused")
+        return path
+
+    def _inside(self, path: str) -> bool:
+        root = os.path.realpath(self.base)
+        real = os.path.realpath(path)
+        return real == root or real.startswith(root + os.sep)
 
     def put(self, key: str, data: bytes | Path) -> str:
         path = self.path(key)
         try:
             if isinstance(data, Path):
                 self.fs.put_file(str(data), path)
+            elif not self.loc.is_s3:  # write aside, then rename: a reader never sees half a file
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                part = f"{path}.{os.getpid()}.{threading.get_ident()}.part"
+                Path(part).write_bytes(data)
+                os.replace(part, path)
             else:
                 self.fs.pipe_file(path, data)
         except Exception as e:
@@ -110,7 +126,8 @@ class ArtifactStore:
             return []
         except Exception as e:
             raise explain(e, self.loc.root) from None
-        return sorted(p[len(self.base) + 1 :] for p in found)
+        inside = found if self.loc.is_s3 else [p for p in found if self._inside(p)]
+        return sorted(p[len(self.base) + 1 :] for p in inside)
 
     def delete(self, key: str) -> None:
         path = self.path(key)

@@ -22,7 +22,7 @@ from screenalytics.model.records import (
 )
 from screenalytics.stores.location import DB_DIR, explain, location
 
-SCHEMA_VERSION = 3  # 1: vision; 2: audio tables, mouth_motion; 3: review ids, assignment_history
+SCHEMA_VERSION = 4  # 1: vision; 2: audio tables, mouth_motion; 3: review ids, assignment_history; 4: assignment confidence
 META = "_meta"
 
 TABLES: dict[str, Any] = {

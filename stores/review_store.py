@@ -76,7 +76,15 @@ class ReviewSession:
         samples = {d["detection_id"]: Sample(d["detection_id"], d["track_id"], d["t"], d["duration"]) for d in dets}
         labels = {
             a["assignment_id"]: Label(
-                a["assignment_id"], a["track_id"], a["start_t"], a["end_t"], a["person_id"], a["score"], a["method"], a["locked"]
+                a["assignment_id"],
+                a["track_id"],
+                a["start_t"],
+                a["end_t"],
+                a["person_id"],
+                a["score"],
+                a["method"],
+                a["locked"],
+                a.get("confidence"),
             )
             for a in self.results.read("assignments", self.episode_id).to_pylist()
         }
@@ -128,18 +136,41 @@ class ReviewSession:
         """Revert the latest edit not yet undone; the undo is itself a new history entry."""
         with self.locked():
             state = self.load()
-            entries = self.history()
-            undone = {h["undoes"] for h in entries if h["undoes"]}
-            target = next((h for h in reversed(entries) if not h["undoes"] and h["change_id"] not in undone), None)
-            if target is None:
-                raise ReviewError(f"nothing to undo for episode {self.episode_id!r}")
-            change = Change(target["op"], json.loads(target["args"]))
-            for b, a in zip(json.loads(target["before"]), json.loads(target["after"])):
-                before, after = _unrow(b), _unrow(a)
-                change.rows[_key(before or after)] = (before, after)  # type: ignore[arg-type]
-            inverse = change.inverse()
+            target, inverse = self._undo_change()
             self._commit(inverse, state, who, reason or f"undo {target['op']}", undoes=target["change_id"])
         return inverse
+
+    def _undo_change(self) -> tuple[dict[str, Any], Change]:
+        """The latest edit not yet undone, and the change that reverts it."""
+        entries = self.history()
+        undone = {h["undoes"] for h in entries if h["undoes"]}
+        target = next((h for h in reversed(entries) if not h["undoes"] and h["change_id"] not in undone), None)
+        if target is None:
+            raise ReviewError(f"nothing to undo for episode {self.episode_id!r}")
+        change = Change(target["op"], json.loads(target["args"]))
+        for b, a in zip(json.loads(target["before"]), json.loads(target["after"])):
+            before, after = _unrow(b), _unrow(a)
+            change.rows[_key(before or after)] = (before, after)  # type: ignore[arg-type]
+        return target, change.inverse()
+
+    # -- previews (nothing written) ----------------------------------------------------------
+    def preview(self, op: Callable[..., Change], *args: Any) -> tuple[Change, list[ScreenTime]]:
+        """What an edit would change, and the screen time it would leave; nothing is written."""
+        state = self.load()
+        change = op(state, *args)
+        state.apply(change)
+        return change, self.screen_time_of(state)
+
+    def preview_undo(self) -> tuple[Change, list[ScreenTime]]:
+        state = self.load()
+        _, inverse = self._undo_change()
+        state.apply(inverse)
+        return inverse, self.screen_time_of(state)
+
+    def fingerprint(self) -> str:
+        """Names the episode's current reviewed state: changes with every edit, undo and re-run."""
+        entries = self.history()
+        return f"{self.run_id()}:{len(entries)}:{entries[-1]['change_id'] if entries else ''}"
 
     def _commit(self, change: Change, state: State, who: str, reason: str, undoes: str = "") -> None:
         """Write a change made against ``state`` (loaded under the lock), then its history entry."""
@@ -169,6 +200,7 @@ class ReviewSession:
                     a.locked,
                     a.label_id,
                     _label_source(a.method),
+                    a.confidence,
                 )
                 for (kind, _), (_, a) in change.rows.items()
                 if kind == "label" and isinstance(a, Label)
@@ -192,15 +224,18 @@ class ReviewSession:
         state.apply(change)
         self.refresh_screen_time(state)
 
-    def refresh_screen_time(self, state: State | None = None) -> list[ScreenTime]:
-        """Recompute the episode's screen time from the corrected state (speech as stored)."""
-        state = state or self.load()
+    def screen_time_of(self, state: State) -> list[ScreenTime]:
+        """Screen time of a (corrected) state, with the speech as stored."""
         people = [r["person_id"] for r in self.results.read("screen_time", self.episode_id).to_pylist()]
         samples = state.visual_samples()
         speech: dict[str, list[tuple[float, float]]] = {}
         for seg in self.results.read("speech_segments", self.episode_id).to_pylist():
             speech.setdefault(seg["person_id"], []).append((seg["start"], seg["end"]))
-        rows = sort_rows(list(add_speech(visual_screen_time(samples, people), speech, samples).values()))
+        return sort_rows(list(add_speech(visual_screen_time(samples, people), speech, samples).values()))
+
+    def refresh_screen_time(self, state: State | None = None) -> list[ScreenTime]:
+        """Recompute the episode's screen time from the corrected state (speech as stored)."""
+        rows = self.screen_time_of(state or self.load())
         run, table = self.run_id(), self.results.table("screen_time")
         # new rows first, old ones after: a reader never finds the episode without screen time
         pending = quote(run + ":pending")

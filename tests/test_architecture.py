@@ -148,6 +148,17 @@ def test_the_data_layer_stands_alone() -> None:
     assert not bad, "the data layer imports upward:\n" + "\n".join(bad)
 
 
+FRONT_DOORS = ("screenalytics.cli", "screenalytics.mcp_servers", "screenalytics.agents", "screenalytics.playbook")
+
+
+def test_the_service_layer_knows_no_front_door() -> None:
+    """The CLI, MCP servers, agents and playbooks are thin calls into the service; the service never calls back up."""
+    inner = [m for m in GRAPH if not any(_under(m, d) for d in FRONT_DOORS) and m != "screenalytics.__main__"]
+    assert "screenalytics.service.operations" in inner and "screenalytics.mcp_servers.tools" in GRAPH
+    bad = sorted(f"{a} -> {b}" for a in inner for b in GRAPH[a] if any(_under(b, d) for d in FRONT_DOORS))
+    assert not bad, "the service layer imports a front door:\n" + "\n".join(bad)
+
+
 def test_the_checker_sees_a_cycle(tmp_path: Path) -> None:
     """The checks above pass vacuously if the analysis is blind; on a package with a known cycle it must find it."""
     src = tmp_path / "src"

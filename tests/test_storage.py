@@ -51,7 +51,7 @@ def test_artifacts_layout_urls_and_lifecycle(env):
         assert urllib.request.urlopen(url, timeout=10).read() == b"person_id,visual_s\n"
     else:
         assert Path(url).read_bytes() == b"person_id,visual_s\n"
-    with pytest.raises(ValueError):
+    with pytest.raises(StorageError, match="not a valid artifact key"):
         art.put("../escape.txt", b"x")
     with pytest.raises(StorageError, match="no artifact"):
         art.url("frames/nope.jpg")

@@ -174,6 +174,32 @@ class StorageConfig(Section):
     lifecycle_days: dict[str, int] = Field(default_factory=dict)
 
 
+class JobsConfig(Section):
+    max_wait_s: float = Field(gt=0, le=60)
+    heartbeat_s: float = Field(gt=0)
+    stale_after_s: float = Field(gt=0)
+    poll_s: float = Field(gt=0)
+
+
+class McpConfig(Section):
+    page_size: int = Field(ge=1)
+    max_page_size: int = Field(ge=1)
+    actor: str = Field(min_length=1)
+
+
+class AnalyticsConfig(Section):
+    max_rows: int = Field(ge=1)
+    max_bytes: int = Field(ge=1000)
+    timeout_s: float = Field(gt=0)
+
+
+class AgentConfig(Section):
+    model: str = Field(min_length=1)
+    base_url: str | None = None
+    max_turns: int = Field(ge=1)
+    tool_timeout_s: float = Field(gt=0)
+
+
 class _YamlSource(PydanticBaseSettingsSource):
     """Packaged defaults deep-merged with the user's YAML file."""
 
@@ -218,6 +244,10 @@ class Settings(BaseSettings):
     fusion: FusionConfig
     review: ReviewConfig
     storage: StorageConfig
+    jobs: JobsConfig
+    mcp: McpConfig
+    analytics: AnalyticsConfig
+    agent: AgentConfig
     # Each plugin's own settings, validated by its ``Options`` model: plugins.<name with _ for ->.
     plugins: dict[str, dict[str, Any]] = Field(default_factory=dict)
 

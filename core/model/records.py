@@ -18,6 +18,7 @@ Str = Annotated[str, pa.string()]
 Bool = Annotated[bool, pa.bool_()]
 OptStr = Annotated[str | None, pa.string()]
 OptF64 = Annotated[float | None, pa.float64()]
+OptF32 = Annotated[float | None, pa.float32()]
 Vector = Annotated[list[float], pa.list_(pa.float32())]
 Landmarks = Annotated[list[float], pa.list_(pa.float32(), 10)]  # 5 points x,y
 
@@ -127,6 +128,7 @@ class Assignment(Record):
     locked: Bool = False
     assignment_id: Str = ""  # stable id within the episode
     label_source: Str = "auto"  # auto | manual | propagated
+    confidence: OptF32 = None  # the identity confidence screen time weighs (None: score, as before v4)
 
 
 @dataclass

@@ -41,6 +41,14 @@ class Label:
     score: float = 0.0
     method: str = "facebank"  # facebank | cluster | manual | propagated
     locked: bool = False
+    confidence: float | None = None  # as the identify stage rated it; None: the score stands in
+
+    @property
+    def weight(self) -> float:
+        """How sure screen time is of this label: certain when a person set it."""
+        if self.method == "manual":
+            return 1.0
+        return self.score if self.confidence is None else self.confidence
 
     def covers(self, t: float) -> bool:
         return self.start_t - 1e-9 <= t < self.end_t - 1e-9 or (self.start_t == self.end_t == t)
@@ -92,8 +100,7 @@ class State:
         for s in self.samples.values():
             lab = self.person_at(s.track_id, s.t)
             if lab is not None:
-                conf = 1.0 if lab.method == "manual" else lab.score
-                out.append(VisualSample(lab.person_id, s.track_id, s.t, s.duration, conf))
+                out.append(VisualSample(lab.person_id, s.track_id, s.t, s.duration, lab.weight))
         return out
 
     def screen_time(self, people: list[str] = ()) -> list[ScreenTime]:  # type: ignore[assignment]
@@ -194,7 +201,8 @@ def propagate(state: State, track_id: int, threshold: float) -> Change:
             continue
         if float(vec @ ref) >= threshold:
             for lab in theirs:
-                change.set(("label", lab.label_id), lab, replace(lab, person_id=person, method="propagated"))
+                after = replace(lab, person_id=person, method="propagated", score=round(float(vec @ ref), 4), confidence=None)
+                change.set(("label", lab.label_id), lab, after)
     return change
 
 

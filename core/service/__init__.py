@@ -5,14 +5,16 @@ same results by construction. Requests and results are pydantic models (``servic
 """
 
 from screenalytics.service.analysis import AnalysisOps
+from screenalytics.service.analytics import AnalyticsOps
 from screenalytics.service.catalog import CatalogOps
+from screenalytics.service.jobs import JobOps
 from screenalytics.service.models import ModelOps
-from screenalytics.service.review import ReviewOps
 from screenalytics.service.storage import StorageOps
+from screenalytics.service.triage import TriageOps
 from screenalytics.service.types import AnalyseRequest, AnalyseResult
 
 
-class Service(AnalysisOps, CatalogOps, ReviewOps, StorageOps, ModelOps):
+class Service(AnalysisOps, JobOps, CatalogOps, TriageOps, StorageOps, AnalyticsOps, ModelOps):
     """Screenalytics' operations on one configuration: analyse, read, review, export, store."""
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from screenalytics.errors import InputError, ScreenalyticsError
 from screenalytics.model.records import ScreenTime
 from screenalytics.model.run import RunResult
-from screenalytics.pipeline import Pipeline, episode_id_for, run_episode
 from screenalytics.registry.plugins import get_implementation
 from screenalytics.service.base import ServiceBase, rows_of
 from screenalytics.service.types import AnalyseRequest, AnalyseResult, Files, RunStatus, ScreenTimeRow
@@ -19,6 +19,9 @@ from screenalytics.stores.artifacts import manifest_key
 from screenalytics.stores.lance import TABLES
 from screenalytics.stores.results import load_result
 
+if TYPE_CHECKING:
+    from screenalytics.pipeline import Pipeline
+
 
 class AnalysisOps(ServiceBase):
     _pipeline: Pipeline | None = None
@@ -27,11 +30,15 @@ class AnalysisOps(ServiceBase):
     def pipeline(self) -> Pipeline:
         """Plugins resolved and models loaded once, for every episode this service analyses."""
         if self._pipeline is None:
+            from screenalytics.pipeline import Pipeline  # the models and their libraries load only when needed
+
             self._pipeline = Pipeline(self.settings)
         return self._pipeline
 
     def analyse(self, req: AnalyseRequest, progress: Progress | None = None, cancel: CancelToken | None = None) -> AnalyseResult:
         """Run the pipeline on one episode: bad input fails before any work or any write."""
+        from screenalytics.pipeline import episode_id_for, run_episode
+
         info = probe(req.video)
         pipeline = self.pipeline
         bank = pipeline.enrol(req.facebank)

@@ -16,6 +16,8 @@ from screenalytics.stores.catalog import Catalog
 class ServiceBase:
     def __init__(self, settings: Settings | None = None, config_file: Path | str | None = None, **overrides: Any) -> None:
         self.settings = settings or load_settings(config_file, **overrides)
+        # kept for what runs in other processes and reads settings itself (agents' MCP servers)
+        self.config_file = Path(config_file).resolve() if config_file else None
 
     @cached_property
     def results(self) -> ResultStore:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from screenalytics.errors import ConfigError
 from screenalytics.service.base import ServiceBase
-from screenalytics.service.types import Keys, PurgeResult, SignedUrl
+from screenalytics.service.types import Keys, PurgeOutcome, PurgeResult, SignedUrl
 from screenalytics.stores.location import DB_DIR
 
 
@@ -30,6 +30,23 @@ class StorageOps(ServiceBase):
             if keep < 0:
                 raise ConfigError(f"lifecycle days for {prefix!r} must be 0 or more, not {keep}")
         return PurgeResult(keys=self.artifacts.apply_lifecycle(rules, dry_run=dry_run), dry_run=dry_run)
+
+    def purge_confirmed(
+        self, prefix: str, older_than_days: int, dry_run: bool = True, confirm: str | None = None
+    ) -> PurgeOutcome:
+        """Purge for unattended callers: a dry run lists the keys and returns a token; only the
+        same call with that token deletes, and only if the keys are still exactly those."""
+        from screenalytics.service.triage import ConfirmationRequired, confirm_token
+
+        preview = self.purge({prefix: older_than_days}, dry_run=True)
+        token = confirm_token("purge", {"prefix": prefix, "days": older_than_days}, "\n".join(preview.keys))
+        if dry_run:
+            return PurgeOutcome(keys=preview.keys, dry_run=True, confirm_token=token)
+        if confirm != token:
+            raise ConfirmationRequired(
+                "purge needs the confirm_token of a dry run of this exact call (the keys may have changed since): preview again"
+            )
+        return PurgeOutcome(keys=self.purge({prefix: older_than_days}, dry_run=False).keys, dry_run=False)
 
     def migrate(self) -> tuple[int, int]:
         """Bring the result tables to the current schema; returns (before, after) versions."""

@@ -4,11 +4,13 @@ playbooks) sends and gets back. Plain pydantic models, so they validate and seri
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from screenalytics.model.names import Stage
+
+T = TypeVar("T")
 
 
 class Model(BaseModel):
@@ -152,6 +154,12 @@ class PurgeResult(Model):
     dry_run: bool
 
 
+class PurgeOutcome(Model):
+    keys: list[str]
+    dry_run: bool
+    confirm_token: str | None = Field(None, description="pass with dry_run=false to delete exactly these keys")
+
+
 class ModelInfo(Model):
     name: str
     stage: str
@@ -172,3 +180,88 @@ class PullResult(Model):
 class PluginKindInfo(Model):
     selected: str | None
     implementations: dict[str, str]  # name -> module
+
+
+# --- jobs and pages ------------------------------------------------------------------------------
+
+
+class JobInfo(Model):
+    """A processing job as a client sees it (status: queued | running | done | failed | cancelled)."""
+
+    job_id: str
+    kind: str
+    status: str
+    stage: str | None = Field(None, description="the stage running now")
+    done: float = Field(0.0, description="progress within the stage (seconds of media, or steps)")
+    total: float = 0.0
+    fraction: float = Field(0.0, description="estimated share of the whole job done, 0..1")
+    eta_s: float | None = Field(None, description="estimated seconds left, from the share done so far")
+    message: str = ""
+    episode_id: str | None = None
+    created_at: str
+    updated_at: str
+    finished_at: str | None = None
+    error: str | None = None
+    result: dict[str, Any] | None = Field(None, description="the AnalyseResult once done")
+    log: str | None = Field(None, description="the worker's log file")
+    timed_out: bool = Field(False, description="the wait ended before the job did: call get_job again")
+
+
+class Page(Model, Generic[T]):
+    """One page of a list; pass ``next_cursor`` back as ``cursor`` for the next one (null: last page)."""
+
+    items: list[T]
+    total: int
+    next_cursor: int | None = None
+
+
+# --- triage --------------------------------------------------------------------------------------
+
+
+class Candidate(Model):
+    person_id: str
+    similarity: float
+
+
+class VoiceLink(Model):
+    speaker: str
+    person_id: str
+    method: str
+    score: float
+    seconds: float
+
+
+class QueueEvidence(Model):
+    """A low-confidence track with what a reviewer (or an agent) needs to decide it."""
+
+    track_id: int
+    person_id: str = Field(description="who the track is labelled now")
+    confidence: float
+    seconds: float = Field(description="seconds of screen time at stake")
+    reasons: list[str]
+    locked: bool = False
+    candidates: list[Candidate] = Field(description="the two facebank people most similar to the track, best first")
+    margin: float | None = Field(None, description="best minus second similarity")
+    voice: list[VoiceLink] = Field(default_factory=list, description="speech turns attributed to this track")
+    chips: list[str] = Field(default_factory=list, description="signed URLs of the track's face chips")
+
+
+class ScreenTimeSummary(Model):
+    episode_id: str
+    rows: list[ScreenTimeRow]
+    total_visual_s: float
+    unassigned_visual_s: float = Field(description="visual seconds of unknown_* people")
+    unassigned_share: float = Field(description="unassigned_visual_s / total_visual_s (0 when nothing is visible)")
+    min_cast_confidence: float | None = Field(None, description="lowest confidence among identified cast")
+
+
+class EditOutcome(Model):
+    """An edit applied, or previewed: a preview carries the token that applies it unchanged."""
+
+    op: str
+    applied: bool
+    rows_changed: int
+    screen_time: list[ScreenTimeRow]
+    confirm_token: str | None = Field(None, description="pass with dry_run=false to apply this exact preview")
+    message: str = ""
+    proposed: bool = Field(False, description="recorded as a proposal (propose-only policy), not applied")

@@ -184,7 +184,9 @@ def identify_tracks(faces: FaceTracks, gallery: Gallery, s: Settings, model_name
             else:
                 continue
             conf_of[person] = conf
-            assignments.append(Assignment(tid, seg.start_t, seg.end_t, person, seg.score, seg.margin, method, thr))
+            assignments.append(
+                Assignment(tid, seg.start_t, seg.end_t, person, seg.score, seg.margin, method, thr, confidence=conf)
+            )
             seg.person_id, seg.confidence = person, conf
         time_by_person: dict[str, float] = defaultdict(float)
         for r in rs:
