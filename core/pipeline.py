@@ -29,7 +29,7 @@ from screenalytics.stages.facebank import enrol
 from screenalytics.stages.fusion import add_speaking_time, attach_words, attribute_turns, link_speakers
 from screenalytics.stages.identify import identify_tracks
 from screenalytics.stages.listen import Listening, listen
-from screenalytics.stages.outputs import write_manifests
+from screenalytics.stages.outputs import run_exporters, write_manifests
 from screenalytics.stages.publish import publish, record_in_catalog, save
 from screenalytics.stages.screentime import visual_screen_time
 from screenalytics.stages.tracking import follow_faces
@@ -248,8 +248,8 @@ def run_episode(
         save(store, result, s)
         files = write_manifests(result, out)
         call_event("run_finished", result=result, context=result.context)
-        for cls in pipeline.exporter_classes:
-            files += cls().export(result, out)
+        exported, failed = run_exporters(pipeline.exporter_classes, s, result, out)
+        files += exported
         catalog = Catalog(store)
         show_id, code = (show, result.episode_id) if show else catalog.show_of(result.episode_id)
         keys = publish(open_artifacts(s), s, result, files, show_id, code)
@@ -257,4 +257,6 @@ def run_episode(
     finally:
         if result.soundtrack is not None:
             result.soundtrack.unlink(missing_ok=True)
+    if failed:  # only now, with everything stored, written and published
+        raise failed[0]
     return result, files

@@ -78,7 +78,7 @@ def add_operation(server: MCPServer, op: Operation, service: Any, caller: Caller
             read_only_hint=op.read_only,
             destructive_hint=op.destructive,
             idempotent_hint=op.idempotent,
-            open_world_hint=False,
+            open_world_hint=op.open_world,
         ),
         structured_output=True,
     )

@@ -14,7 +14,8 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -50,6 +51,27 @@ def _key(row: Sample | Label) -> tuple[str, Any]:
     return ("sample", row.detection_id) if isinstance(row, Sample) else ("label", row.label_id)
 
 
+def sample_of(detection: dict[str, Any]) -> Sample:
+    """A detection row as review sees it (what screen time and the queue need)."""
+    return Sample(detection["detection_id"], detection["track_id"], detection["t"], detection["duration"])
+
+
+def label_of(assignment: dict[str, Any]) -> Label:
+    """An assignment row as a review label."""
+    a = assignment
+    return Label(
+        a["assignment_id"],
+        a["track_id"],
+        a["start_t"],
+        a["end_t"],
+        a["person_id"],
+        a["score"],
+        a["method"],
+        a["locked"],
+        a.get("confidence"),
+    )
+
+
 def _label_source(method: str) -> str:
     return {"manual": "manual", "propagated": "propagated"}.get(method, "auto")
 
@@ -73,21 +95,8 @@ class ReviewSession:
         dets = self.results.read("detections", self.episode_id).to_pylist()
         if any(d["detection_id"] is None or d["detection_id"] < 0 for d in dets):
             raise ReviewError(f"episode {self.episode_id!r} was analysed by an older version: run it again to review it")
-        samples = {d["detection_id"]: Sample(d["detection_id"], d["track_id"], d["t"], d["duration"]) for d in dets}
-        labels = {
-            a["assignment_id"]: Label(
-                a["assignment_id"],
-                a["track_id"],
-                a["start_t"],
-                a["end_t"],
-                a["person_id"],
-                a["score"],
-                a["method"],
-                a["locked"],
-                a.get("confidence"),
-            )
-            for a in self.results.read("assignments", self.episode_id).to_pylist()
-        }
+        samples = {d["detection_id"]: sample_of(d) for d in dets}
+        labels = {a["assignment_id"]: label_of(a) for a in self.results.read("assignments", self.episode_id).to_pylist()}
         vectors: dict[int, list[np.ndarray]] = {}
         for e in self.results.read("embeddings", self.episode_id).to_pylist():
             if e["owner"] == "track":
@@ -257,47 +266,93 @@ def open_review(settings: Any, episode_id: str) -> ReviewSession:
     return ReviewSession(open_results(settings), open_artifacts(settings), episode_id, settings.review.lock_ttl_s)
 
 
-def low_confidence_queue(session: ReviewSession, threshold: float) -> list[dict[str, Any]]:
+class TrackLabels:
+    """Who each track is at a time, by the review rule (``State.person_at``: the most specific
+    label covering the time wins), with labels grouped by track so a lookup does not scan them all."""
+
+    def __init__(self, labels: Iterable[Label]) -> None:
+        by_track: dict[int, dict[str, Label]] = {}
+        for lab in labels:
+            by_track.setdefault(lab.track_id, {})[lab.label_id] = lab
+        self._states = {track: State({}, labs) for track, labs in by_track.items()}
+
+    def of(self, track_id: int) -> list[Label]:
+        state = self._states.get(track_id)
+        return state.labels_of(track_id) if state else []
+
+    def person_at(self, track_id: int, t: float) -> Label | None:
+        state = self._states.get(track_id)
+        return state.person_at(track_id, t) if state else None
+
+
+REVIEWED = ("manual", "propagated")
+
+
+def review_queue(
+    tracks: Iterable[dict[str, Any]],
+    samples: Iterable[Sample],
+    labels: Iterable[Label],
+    av_links: Iterable[dict[str, Any]],
+    threshold: float,
+) -> list[dict[str, Any]]:
     """Tracks to look at first: low identity confidence, or a face that disagrees with the voice
-    heard over it; reviewed (manual) tracks are left out. Largest screen time at stake first."""
-    state = session.load()
-    tracks = {t["track_id"]: t for t in session.results.read("tracks", session.episode_id).to_pylist()}
+    heard over it; reviewed (manual) tracks are left out. Largest screen time at stake first.
+
+    Plain rows in (track and av_link rows as dicts), so the stored review state and a run at
+    hand (the HTML report) give the same queue by one rule."""
+    confidence = {int(t["track_id"]): t.get("confidence") or 0.0 for t in tracks}
+    samples = list(samples)
+    who = TrackLabels(labels)
     seconds: dict[int, float] = {}
-    for s in state.samples.values():
+    first_t: dict[int, float] = {}
+    for s in samples:
         seconds[s.track_id] = seconds.get(s.track_id, 0.0) + s.duration
+        first_t[s.track_id] = min(first_t.get(s.track_id, s.t), s.t)
     reasons: dict[int, list[str]] = {}
-    for track_id in state.tracks():
-        labels = state.labels_of(track_id)
-        if any(lab.method in ("manual", "propagated") for lab in labels):
+    for track_id in first_t:
+        if any(lab.method in REVIEWED for lab in who.of(track_id)):
             continue
-        conf = tracks.get(track_id, {}).get("confidence") or 0.0
+        conf = confidence.get(track_id, 0.0)
         if conf < threshold:
             reasons.setdefault(track_id, []).append(f"confidence {conf:.2f} < {threshold:.2f}")
     # a voice the voice bank named P, over a face labelled someone else, while P is not on screen
-    links = session.results.read("av_links", session.episode_id).to_pylist()
-    for link in links:
+    by_time = sorted(range(len(samples)), key=lambda i: samples[i].t)
+    times = [samples[i].t for i in by_time]
+    for link in av_links:
         if link["method"] != "voicebank" or link["on_screen_s"] > 0:
             continue
-        for s in state.samples.values():
-            if link["start"] <= s.t < link["end"]:
-                lab = state.person_at(s.track_id, s.t)
-                if lab and lab.person_id != link["person_id"] and lab.method not in ("manual", "propagated"):
-                    why = f"voice of {link['person_id']} over a face labelled {lab.person_id}"
-                    if why not in reasons.setdefault(s.track_id, []):
-                        reasons[s.track_id].append(why)
+        inside = sorted(by_time[bisect_left(times, link["start"]) : bisect_left(times, link["end"])])
+        for s in (samples[i] for i in inside):
+            lab = who.person_at(s.track_id, s.t)
+            if lab and lab.person_id != link["person_id"] and lab.method not in REVIEWED:
+                why = f"voice of {link['person_id']} over a face labelled {lab.person_id}"
+                if why not in reasons.setdefault(s.track_id, []):
+                    reasons[s.track_id].append(why)
     queue = []
     for track_id, why in reasons.items():
-        person = state.person_at(track_id, min(s.t for s in state.samples.values() if s.track_id == track_id))
+        person = who.person_at(track_id, first_t[track_id])
         queue.append(
             {
                 "track_id": track_id,
                 "person_id": person.person_id if person else "",
-                "confidence": float(tracks.get(track_id, {}).get("confidence") or 0.0),
+                "confidence": float(confidence.get(track_id, 0.0)),
                 "seconds": round(seconds.get(track_id, 0.0), 3),
                 "reasons": why,
             }
         )
     return sorted(queue, key=lambda q: (-q["seconds"], q["track_id"]))
+
+
+def low_confidence_queue(session: ReviewSession, threshold: float) -> list[dict[str, Any]]:
+    """The review queue of a stored episode, as it stands after its edits (see ``review_queue``)."""
+    state = session.load()
+    return review_queue(
+        session.results.read("tracks", session.episode_id).to_pylist(),
+        state.samples.values(),
+        state.labels.values(),
+        session.results.read("av_links", session.episode_id).to_pylist(),
+        threshold,
+    )
 
 
 def promote_chips(session: ReviewSession, track_id: int, person_id: str, count: int = 3) -> list[str]:

@@ -165,13 +165,13 @@ def test_without_a_key_nothing_starts(monkeypatch):
 def test_profiles_and_model_choice(monkeypatch, tmp_path):
     assert {"triage", "export"} <= {p.name for p in list_profiles()}
     export = load_profile("export")
-    assert export.policy.max_changes == 0 and "notify" not in export.tools
+    assert export.policy.max_changes == 0 and "notify" in export.tools and "assign_identity" not in export.tools
     listed = CliRunner().invoke(cli, ["agent", "list"])
     assert listed.exit_code == 0 and "triage" in listed.output and "export" in listed.output
 
     bad = tmp_path / "bad.yaml"
-    bad.write_text("name: bad\ninstructions: x\ntools: [get_screen_time, notify]\n")
-    with pytest.raises(ConfigError, match="unknown tool 'notify'"):
+    bad.write_text("name: bad\ninstructions: x\ntools: [get_screen_time, send_fax]\n")
+    with pytest.raises(ConfigError, match="unknown tool 'send_fax'"):
         load_profile(bad)
     bad.write_text("name: bad\ninstructions: x\ntools: [purge]\n")
     with pytest.raises(ConfigError, match="storage server, which is not in servers"):

@@ -9,7 +9,7 @@ from screenalytics.errors import ConfigError
 def test_defaults_cover_every_section():
     s = load_settings()
     assert s.detection.detector == "yunet" and s.tracking.tracker == "bytetrack"
-    assert s.screen_time.exporters == ["csv", "json"]
+    assert s.screen_time.exporters == ["csv", "json", "html"]
     assert set(read_yaml(defaults_path())) == set(type(s).model_fields)
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from screenalytics.cli.app import cli, print_json, print_rows, with_service
+from screenalytics.registry.plugins import implementations
 from screenalytics.service import Service
 
 
@@ -91,14 +92,23 @@ def screen_time(service: Service, episode_id: str, as_json: bool) -> None:
         print_rows(rows, ["person_id", "visual_s", "speaking_s", "both_s", "confidence"], title=f"Screen time: {episode_id}")
 
 
+class FormatOption(click.Option):
+    """--format, whose help lists the exporters installed now (read only when help is shown)."""
+
+    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        self.help = f"Exporters, comma-separated or repeated; installed: {', '.join(sorted(implementations('exporter')))}."
+        return super().get_help_record(ctx)
+
+
 @cli.command("export")
 @click.argument("episode_id")
-@click.option("--format", "formats", default="csv,json", show_default=True, help="Exporters, comma-separated (see `plugins`).")
+@click.option("--format", "formats", cls=FormatOption, multiple=True, default=["csv,json"], show_default=True)
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True, help="Folder to write into.")
 @with_service
-def export(service: Service, episode_id: str, formats: str, out_dir: Path) -> None:
+def export(service: Service, episode_id: str, formats: tuple[str, ...], out_dir: Path) -> None:
     """Export a stored episode (review edits included) with the named exporters."""
-    for path in service.export(episode_id, [f.strip() for f in formats.split(",") if f.strip()], out_dir).files:
+    names = list(dict.fromkeys(f.strip() for value in formats for f in value.split(",") if f.strip()))
+    for path in service.export(episode_id, names, out_dir).files:
         click.echo(str(path))
 
 

@@ -10,7 +10,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from rich.table import Table
 
 from screenalytics.cli.app import CONFIG_HELP, cli, err_console, out_console
-from screenalytics.model.names import Stage
+from screenalytics.model.names import PluginKind, Stage
+from screenalytics.registry.plugins import get_implementation
 from screenalytics.service import AnalyseRequest, AnalyseResult, Service
 
 
@@ -38,6 +39,12 @@ from screenalytics.service import AnalyseRequest, AnalyseResult, Service
 @click.option("--num-speakers", type=click.IntRange(min=1), default=None, help="Number of speakers, when known.")
 @click.option("--no-audio", is_flag=True, help="Visual screen time only: skip the audio stages.")
 @click.option("--stages", default=None, help=f"Run only these stages (comma-separated) and what they need: {', '.join(Stage)}.")
+@click.option(
+    "--export",
+    "exports",
+    default=None,
+    help="Also write these exporters (comma-separated, e.g. parquet,rttm,srt) besides screen_time.exporters; see `plugins`.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no table.")
 def run(
     video: Path,
@@ -51,12 +58,13 @@ def run(
     num_speakers: int | None,
     no_audio: bool,
     stages: str | None,
+    exports: str | None,
     quiet: bool,
 ) -> None:
     """Find, track and identify faces in VIDEO, listen to who speaks, and report screen time.
 
     Writes screen_time.csv, screen_time.json, tracks.jsonl, detections.jsonl, speech.jsonl,
-    av_links.jsonl and run.json to --out, and stores detections, tracks, embeddings,
+    av_links.jsonl and run.json to --out (plus what --export names), and stores detections, tracks, embeddings,
     assignments, speech and screen time in the result store (storage.uri); running an episode
     again replaces its stored rows.
     """
@@ -71,6 +79,12 @@ def run(
     except ValueError as e:
         raise click.BadParameter(f"{e}; stages: {', '.join(Stage)}", param_hint="--stages") from None
     service = Service(config_file=config_file, **overrides)
+    extra = [n.strip() for n in exports.split(",") if n.strip()] if exports else []
+    if extra:
+        for name in extra:  # an unknown name is a one-line error before any work
+            get_implementation(PluginKind.EXPORTER, name)
+        exporters = list(dict.fromkeys([*service.settings.screen_time.exporters, *extra]))
+        service = Service(config_file=config_file, **overrides, screen_time={"exporters": exporters})
     req = AnalyseRequest(
         video=video,
         facebank=facebank,

@@ -126,6 +126,12 @@ def get_implementation(stage: str, name: str) -> type:
     return found[name].cls
 
 
+def new_exporter(cls: type, settings: Settings) -> Any:
+    """An exporter instance: one that declares ``Options`` gets its settings (``plugins.<name>``),
+    one without (the original contract) is built with no arguments."""
+    return cls(settings.options_for(cls)) if getattr(cls, "Options", None) is not None else cls()
+
+
 def call_event(name: str, **kwargs: Any) -> list[Any]:
     """Fire an event hook (run_started, stage_completed, run_finished)."""
     load_plugins()

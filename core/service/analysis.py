@@ -6,14 +6,18 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from screenalytics.errors import InputError, ScreenalyticsError
+from screenalytics.model.banks import Facebank, Gallery
 from screenalytics.model.records import ScreenTime
-from screenalytics.model.run import RunResult
+from screenalytics.model.run import RunContext, RunResult
 from screenalytics.registry.plugins import get_implementation
 from screenalytics.service.base import ServiceBase, rows_of
 from screenalytics.service.types import AnalyseRequest, AnalyseResult, Files, RunStatus, ScreenTimeRow
 from screenalytics.stages.clock import CancelToken, Progress
 from screenalytics.stages.decode import probe
+from screenalytics.stages.outputs import run_exporters
 from screenalytics.stages.screentime import sort_rows
 from screenalytics.stores.artifacts import manifest_key
 from screenalytics.stores.lance import TABLES
@@ -96,7 +100,10 @@ class AnalysisOps(ServiceBase):
         """The episode's stored rows as a RunResult (what exporters take)."""
         if not self.results.count("screen_time", episode_id):
             raise _unknown(episode_id)
-        return load_result(self.results, self.catalog, episode_id)
+        result = load_result(self.results, self.catalog, episode_id)
+        # exporters read the settings (and plugins the facebank) from the context, as during a run
+        result.context = RunContext(self.settings, result.video, episode_id, result.run_id, _stored_facebank(result))
+        return result
 
     def export(self, episode_id: str, formats: list[str], out_dir: Path) -> Files:
         """Write the stored episode with the named exporters (csv, json, or any installed one)."""
@@ -105,7 +112,19 @@ class AnalysisOps(ServiceBase):
         classes = [get_implementation("exporter", f) for f in formats]
         result = self.stored_result(episode_id)
         out_dir.mkdir(parents=True, exist_ok=True)
-        return Files(files=[p for cls in classes for p in cls().export(result, out_dir)])
+        files, failed = run_exporters(classes, self.settings, result, out_dir)
+        if failed:  # the other formats are written; the first failure is the one-line reason
+            raise failed[0]
+        return Files(files=files)
+
+
+def _stored_facebank(result: RunResult) -> Facebank:
+    """The facebank the episode was enrolled with, from its stored facebank embeddings."""
+    rows = [e for e in result.embeddings if e.owner == "facebank"]
+    people = list(dict.fromkeys(e.owner_id for e in rows))
+    vectors = np.asarray([e.vector for e in rows], np.float32) if rows else np.zeros((0, 0), np.float32)
+    owners = np.asarray([people.index(e.owner_id) for e in rows], dtype=int)
+    return Facebank(Gallery(people, vectors, owners), [e.source for e in rows])
 
 
 def _unknown(episode_id: str) -> InputError:

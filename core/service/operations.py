@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from screenalytics.errors import InputError, ScreenalyticsError
 from screenalytics.model.names import Stage
 from screenalytics.service.analytics import NamedQueryInfo, QueryResult, TableInfo
+from screenalytics.service.notify import NotifyResult
 from screenalytics.service.policy import EditPolicy, PolicyGuard
 from screenalytics.service.types import (
     AnalyseRequest,
@@ -59,6 +60,7 @@ class Operation:
     read_only: bool = True
     destructive: bool = False
     idempotent: bool = True
+    open_world: bool = False  # reaches beyond the store (webhooks)
     title: str = ""
 
     @property
@@ -76,13 +78,14 @@ def operation(
     read_only: bool = True,
     destructive: bool = False,
     idempotent: bool = True,
+    open_world: bool = False,
 ) -> Callable[[Callable[..., BaseModel]], Callable[..., BaseModel]]:
     """Registers ``fn(service, input, caller)``; its first parameter's annotation is the input model."""
 
     def register(fn: Callable[..., BaseModel]) -> Callable[..., BaseModel]:
         model = fn.__annotations__["args"]
         model = globals()[model] if isinstance(model, str) else model
-        OPERATIONS[name] = Operation(name, model, output, fn, server, read_only, destructive, idempotent)
+        OPERATIONS[name] = Operation(name, model, output, fn, server, read_only, destructive, idempotent, open_world)
         return fn
 
     return register
@@ -473,6 +476,18 @@ class ExportScreenTime(EpisodeArgs):
 def _export(svc: Any, args: ExportScreenTime, caller: Caller) -> BaseModel:
     formats = [args.format] if isinstance(args.format, str) else list(args.format)
     return svc.export(args.episode_id, formats, args.out)
+
+
+class Notify(EpisodeArgs):
+    """POST the stored episode's screen time and report link to webhooks (signed, retried); returns the receipt.
+    A repeat sends the same Idempotency-Key, so receivers drop it as a duplicate."""
+
+    urls: list[str] | None = Field(None, description="webhook URLs [default: plugins.webhook.urls]")
+
+
+@operation("notify", NotifyResult, read_only=False, idempotent=True, open_world=True)
+def _notify(svc: Any, args: Notify, caller: Caller) -> BaseModel:
+    return svc.notify(args.episode_id, args.urls)
 
 
 class PromoteToFacebank(EpisodeArgs):

@@ -54,3 +54,22 @@ def write_manifests(result: "RunResult", out_dir: Path) -> list[Path]:
     run = out_dir / "run.json"
     run.write_text(json.dumps(summary, indent=2) + "\n")
     return [tracks, dets, speech, links, run]
+
+
+def run_exporters(
+    classes: Iterable[type], settings: Any, result: "RunResult", out_dir: Path
+) -> tuple[list[Path], list[Exception]]:
+    """Every exporter runs even when one fails (a webhook that is down must not cost the CSV):
+    returns the files written and the failures, for the caller to raise once all else is done."""
+    from screenalytics.errors import ScreenalyticsError
+    from screenalytics.registry.plugins import new_exporter
+
+    files: list[Path] = []
+    failed: list[Exception] = []
+    for cls in classes:
+        try:
+            files += new_exporter(cls, settings).export(result, out_dir)
+        except ScreenalyticsError as e:
+            failed.append(e)
+            files += getattr(e, "files", [])  # what it wrote before failing (a receipt)
+    return files, failed

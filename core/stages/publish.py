@@ -63,7 +63,9 @@ def publish(
     video and its soundtrack) into the artifact layout; returns the keys written."""
     keys = []
     for f in files:
-        key_of = report_key if f.name.startswith("screen_time") else manifest_key
+        # deliverables (screen time, report.html, parquet, subtitles...) are reports; run records
+        # (run.json, tracks/detections/speech.jsonl, receipts) are manifests
+        key_of = report_key if f.name.startswith("screen_time") or f.suffix not in (".json", ".jsonl") else manifest_key
         keys.append(artifacts.put(key_of(show, code, f.name), f))
     for shot_id, (t, jpg) in result.shot_frames.items():
         keys.append(artifacts.put(frame_key(show, code, shot_id, t), jpg))
