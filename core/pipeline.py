@@ -166,7 +166,7 @@ class Pipeline:
             )
             t0 = time.perf_counter()
             turns = heard.diarization.turns
-            links = link_speakers(turns, seen.samples, heard.voice_ids, s.fusion)
+            links = link_speakers(turns, seen.samples, heard.voice_ids, s.fusion, heard.speaker_vectors)
             speech, av_links = attribute_turns(turns, links, seen.samples)
             screen_time = add_speaking_time(screen_time, turns, links, seen.samples)
             speech, words = attach_words(speech, heard.words)

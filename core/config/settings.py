@@ -82,6 +82,7 @@ class IdentificationConfig(Section):
     confident_score: float = Field(gt=-1, le=1)
     match_low_quality: bool
     unknown_cluster_distance: float = Field(gt=0, le=2)
+    unknown_cast_span: float = Field(gt=0, le=2)
     unknown_prefix: str = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -148,6 +149,8 @@ class FusionConfig(Section):
     min_cooccurrence: float = Field(ge=0, le=1)
     mouth_motion_scale: float = Field(gt=0)
     mouth_weight: float = Field(ge=0, le=1)
+    weight_by_speech: bool = True
+    merge_similarity: float | None = Field(default=None, ge=-1, le=1)
     unlinked_prefix: str = Field(min_length=1)
 
 

@@ -66,26 +66,53 @@ def cooccurrence(
 
 
 def link_speakers(
-    turns: list[Turn], samples: list[VisualSample], voices: dict[str, tuple[str, float]], cfg: FusionConfig
+    turns: list[Turn],
+    samples: list[VisualSample],
+    voices: dict[str, tuple[str, float]],
+    cfg: FusionConfig,
+    speaker_vectors: dict[str, np.ndarray] | None = None,
 ) -> dict[str, Link]:
     """Voice bank matches first; then one speaker per on-screen person by co-occurrence
-    (Hungarian assignment); whoever is left is reported as speaker_N."""
+    (Hungarian assignment); then speakers left over whose voice is that of a linked speaker (the
+    diarizer split one voice); whoever is left is reported as speaker_N."""
     links = {sp: Link(person, "voicebank", score) for sp, (person, score) in voices.items()}
     rest = [t for t in turns if t.speaker not in links]
     taken = {link.person_id for link in links.values()}
     speakers, people, presence, score = cooccurrence(rest, [s for s in samples if s.person_id not in taken], cfg)
+    seconds: dict[str, float] = defaultdict(float)
+    for t in turns:
+        seconds[t.speaker] += t.end - t.start
     if score.size:
-        rows, cols = linear_sum_assignment(-(score + presence))
+        gain = score + presence
+        if cfg.weight_by_speech:  # a face goes to the voice it is seen with longest, not to a fragment
+            gain = gain * np.array([[seconds[sp]] for sp in speakers])
+        rows, cols = linear_sum_assignment(-gain)
         for r, c in zip(rows, cols):
             if presence[r, c] >= cfg.min_cooccurrence:
                 links[speakers[r]] = Link(people[c], "cooccurrence", float(presence[r, c]))
-    seconds: dict[str, float] = defaultdict(float)
-    for t in turns:
-        if t.speaker not in links:
-            seconds[t.speaker] += t.end - t.start
+    if speaker_vectors and cfg.merge_similarity is not None:
+        links.update(_same_voices(links, speaker_vectors, cfg.merge_similarity, sorted(seconds)))
+    seconds = {sp: secs for sp, secs in seconds.items() if sp not in links}
     for k, speaker in enumerate(sorted(seconds, key=lambda sp: (-seconds[sp], sp))):
         links[speaker] = Link(f"{cfg.unlinked_prefix}{k + 1}", "unlinked", 0.0)
     return links
+
+
+def _same_voices(
+    links: dict[str, Link], vectors: dict[str, np.ndarray], threshold: float, speakers: list[str]
+) -> dict[str, Link]:
+    """Unlinked speakers whose voice is closest to a linked speaker's, within ``threshold``."""
+    linked = [sp for sp in links if sp in vectors]
+    found = {}
+    for sp in speakers:
+        if sp in links or sp not in vectors or not linked:
+            continue
+        sims = [float(vectors[sp] @ vectors[other]) for other in linked]
+        best = int(np.argmax(sims))
+        if sims[best] >= threshold:
+            link = links[linked[best]]
+            found[sp] = Link(link.person_id, f"{link.method}+voice", round(sims[best] * link.score, 4))
+    return found
 
 
 def attribute_turns(

@@ -260,11 +260,14 @@ def name_unknowns(track_segments: dict[int, list[Segment]], idc: IdentificationC
     for i, (seg, lab) in enumerate(zip(stretches, labels)):
         members = embs[labels == lab]
         centre = normalise(members.mean(axis=0))
+        # how far below the threshold its best facebank match is: an occluded cast member sits
+        # just below it, a stranger far below, so the doubtful ones head the review queue
+        not_cast = float(np.clip((idc.threshold - seg.score) / idc.unknown_cast_span, 0.0, 1.0))
         seg.score, seg.margin = float(embs[i] @ centre), 0.0
         out_names[id(seg)] = names[int(lab)]
         if good[i]:
             spread = 1.0 - float((members @ centre).mean())
-            out_conf[id(seg)] = float(np.clip(1.0 - spread / idc.unknown_cluster_distance, 0.0, 1.0))
+            out_conf[id(seg)] = float(np.clip(1.0 - spread / idc.unknown_cluster_distance, 0.0, 1.0)) * not_cast
         else:
             out_conf[id(seg)] = 0.0  # faces too poor to vouch for who this is
     return out_names, out_conf
