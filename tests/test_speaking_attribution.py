@@ -1,6 +1,7 @@
-"""Who is speaking, on a composed episode with exact truth (tools/episode_builder.py, seed 2):
-four cast members, one of whom never speaks, a narrator off screen, turn-taking, overlap and
-voice-over; the diarizer splits the voices into more speakers than there are people.
+"""Who is on screen and who is speaking, on a composed episode with exact truth
+(tools/episode_builder.py, seed 2): four cast members, one of whom never speaks, occluded shots,
+distractors, a narrator off screen, turn-taking, overlap and voice-over; the diarizer splits the
+voices into more speakers than there are people.
 
 The thresholds sit just under what main measures (precision 0.92, recall 0.93, track AUC 0.93);
 before speakers were linked by co-occurring seconds and split voices merged, recall here was 0.43,
@@ -36,5 +37,10 @@ def test_speaking_is_attributed_to_the_right_cast_member(tmp_path):
     silent = scores["silent"]
     assert scores["people"][silent]["speaking_s"] < 0.5, "the cast member who never speaks is not given speech"
     assert scores["false_cast_pct"] <= 1.0
-    # a wrong identity (cast faces under an eye band, left unknown) has lower confidence than a right one
-    assert scores["track_auc"] >= 0.9, scores["tracks"]
+    # every cast member's visual seconds within 5%: occluded shots (sunglasses, eye band, a box over
+    # the face) are named by the episode's own confident faces (Biden was 23% short without that)
+    for person, row in scores["people"].items():
+        assert abs(row["visual_err_pct"]) <= 5.0, (person, row)
+    # and where an identity is still wrong, it has lower confidence than the right ones
+    wrong = [t for t in scores["tracks"] if not t["right"]]
+    assert not wrong or scores["track_auc"] >= 0.9, scores["tracks"]

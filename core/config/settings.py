@@ -83,6 +83,8 @@ class IdentificationConfig(Section):
     match_low_quality: bool
     unknown_cluster_distance: float = Field(gt=0, le=2)
     unknown_cast_span: float = Field(gt=0, le=2)
+    reid_threshold: float | None = Field(default=None, ge=-1, le=1)
+    reid_margin: float = Field(ge=0, le=2)
     unknown_prefix: str = Field(min_length=1)
 
     @model_validator(mode="after")

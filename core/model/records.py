@@ -123,7 +123,7 @@ class Assignment(Record):
     person_id: Str
     score: F32  # cosine similarity to the person (clusters: to the cluster centre)
     margin: F32  # over the runner-up person
-    method: Str  # "facebank" | "cluster" | "manual"
+    method: Str  # "facebank" | "reid" | "cluster" | "manual" | "propagated"
     threshold: F32
     locked: Bool = False
     assignment_id: Str = ""  # stable id within the episode

@@ -58,6 +58,7 @@ class Segment:
     windows: list[Window] = field(default_factory=list)
     person_id: str | None = None  # the name finally given (facebank person or unknown_N)
     confidence: float = 0.0
+    reid: bool = False  # named by the episode's own confident faces, not the facebank
 
 
 def _hysteresis(scores: list[np.ndarray | None], cfg: IdentificationConfig) -> list[int | None]:
@@ -162,6 +163,7 @@ def identify_tracks(faces: FaceTracks, gallery: Gallery, s: Settings, model_name
         tid: decide_track(_windows(tid, rs, faces.window_vectors, window_s, model_name, embeddings), gallery, idc)
         for tid, rs in sorted(by_track.items())
     }
+    reidentify(track_segments, idc)
     unknown_names, unknown_conf = name_unknowns(track_segments, idc)
     tracks: list[Track] = []
     assignments: list[Assignment] = []
@@ -171,7 +173,12 @@ def identify_tracks(faces: FaceTracks, gallery: Gallery, s: Settings, model_name
         seg_of_window = {w.index: seg for seg in segs for w in seg.windows}
         conf_of: dict[str, float] = {}
         for seg in segs:
-            if seg.person_index is not None:
+            if seg.person_index is not None and seg.reid:
+                assert idc.reid_threshold is not None
+                span = max(idc.confident_score - idc.reid_threshold, 1e-6)
+                conf = float(np.clip((seg.score - idc.reid_threshold) / span, 0.0, 1.0))
+                person, method, thr = gallery.person_ids[seg.person_index], "reid", idc.reid_threshold
+            elif seg.person_index is not None:
                 person, method, thr, conf = (
                     gallery.person_ids[seg.person_index],
                     "facebank",
@@ -226,6 +233,40 @@ def _windows(
         covered = sum(m.duration for m in members)
         windows.append(Window(w_index, members[0].t, end, emb, bool(vecs and vecs[2]), covered))
     return windows
+
+
+def _mean_embedding(seg: Segment) -> np.ndarray | None:
+    embs = [w.embedding for w in seg.windows if w.embedding is not None and w.good]
+    return normalise(np.mean(embs, axis=0)) if embs else None
+
+
+def reidentify(track_segments: dict[int, list[Segment]], idc: IdentificationConfig) -> None:
+    """Episode-level re-identification: a stretch no facebank photo claimed (a face under
+    sunglasses, a band or a box) is compared with the episode's own confidently named faces (same
+    lighting, make-up, camera), which resemble it more than photos taken years apart do. It takes
+    their person when it clears ``reid_threshold`` and beats the next person by ``reid_margin``."""
+    if idc.reid_threshold is None:
+        return
+    refs: dict[int, list[np.ndarray]] = defaultdict(list)
+    for segs in track_segments.values():
+        for seg in segs:
+            vec = _mean_embedding(seg) if seg.person_index is not None and seg.score >= idc.threshold else None
+            if vec is not None:
+                refs[seg.person_index].append(vec)  # type: ignore[index]
+    if not refs:
+        return
+    people = sorted(refs)
+    for segs in track_segments.values():
+        for seg in segs:
+            vec = _mean_embedding(seg) if seg.person_index is None else None
+            if vec is None:
+                continue
+            sims = np.array([max(float(r @ vec) for r in refs[p]) for p in people])
+            order = np.argsort(-sims)
+            best = float(sims[order[0]])
+            runner = float(sims[order[1]]) if len(people) > 1 else -1.0
+            if best >= idc.reid_threshold and best - runner >= idc.reid_margin:
+                seg.person_index, seg.score, seg.margin, seg.reid = people[int(order[0])], best, best - runner, True
 
 
 def name_unknowns(track_segments: dict[int, list[Segment]], idc: IdentificationConfig) -> tuple[dict[int, str], dict[int, float]]:
