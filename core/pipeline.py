@@ -7,6 +7,7 @@ decode audio -> vad -> diarize -> voices -> fusion -> transcribe    (when the ep
 
 from __future__ import annotations
 
+import hashlib
 import re
 import tempfile
 import time
@@ -40,8 +41,13 @@ from screenalytics.stores.lance import ResultStore
 
 
 def episode_id_for(video: Path) -> str:
-    """Default episode id: the file name without extension, made safe for storage keys."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", video.stem) or "episode"
+    """Default episode id: the file name without extension, made safe for storage keys. A name with
+    characters beyond ASCII gets a short hash of the full name, so two such names never collide
+    (`épisode 1 ✓` and `àpisode 1 ★` would both become `_pisode_1_`)."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", video.stem) or "episode"
+    if video.stem.isascii():
+        return safe
+    return f"{safe}-{hashlib.sha256(video.stem.encode('utf-8', 'surrogateescape')).hexdigest()[:8]}"
 
 
 class Pipeline:

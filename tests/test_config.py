@@ -53,3 +53,25 @@ def test_storage_uri_defaults_to_the_user_data_dir(monkeypatch, tmp_path):
     monkeypatch.delenv("SCREENALYTICS_STORAGE__URI")
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
     assert load_settings().storage_root() == str(tmp_path / "screenalytics")
+
+
+def test_histogram_bins_are_checked_before_any_work():
+    """Zero or negative bins crashed OpenCV (a segfault, exit 139); now a one-line config error."""
+    from screenalytics.config import load_settings
+    from screenalytics.errors import ConfigError
+
+    defaults = load_settings().shots.model_dump()
+    with pytest.raises(ConfigError, match=r"shots\.hist_bins\.0: Input should be greater than or equal to 2"):
+        load_settings(shots={**defaults, "hist_bins": [0, -1]})
+
+
+def test_default_episode_ids_of_non_ascii_names_do_not_collide():
+    from pathlib import Path
+
+    from screenalytics.pipeline import episode_id_for
+
+    a, b = episode_id_for(Path("épisode 1 ✓.mp4")), episode_id_for(Path("àpisode 1 ★.mp4"))
+    assert a != b and a.startswith("_pisode_1_-") and b.startswith("_pisode_1_-")
+    assert episode_id_for(Path("épisode 1 ✓.mp4")) == a, "stable for the same name"
+    assert episode_id_for(Path("short_hamilton_clip.mp4")) == "short_hamilton_clip"
+    assert episode_id_for(Path("My Episode.mp4")) == "My_Episode", "ASCII names keep their ids"

@@ -29,7 +29,11 @@ from screenalytics.service import AnalyseRequest, AnalyseResult, Service
 @click.option("--config", "config_file", type=click.Path(path_type=Path), default=None, help=CONFIG_HELP)
 @click.option("--stride", type=int, default=None, help="Analyse every Nth frame.")
 @click.option("--fps", type=float, default=None, help="Analyse this many frames per second (instead of --stride).")
-@click.option("--episode-id", default=None, help="Key for stored results [default: the video's file name].")
+@click.option(
+    "--episode-id",
+    default=None,
+    help="Key for stored results [default: the video's file name; a name beyond ASCII gets a short hash].",
+)
 @click.option(
     "--voicebank",
     type=click.Path(path_type=Path),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from importlib import resources
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
@@ -34,7 +34,7 @@ class DecodeConfig(Section):
 class ShotsConfig(Section):
     enabled: bool
     threshold: float = Field(gt=0, le=1)
-    hist_bins: tuple[int, int]
+    hist_bins: tuple[Annotated[int, Field(ge=2, le=256)], Annotated[int, Field(ge=2, le=256)]]
     resize_width: int = Field(ge=16)
     min_shot_s: float = Field(ge=0)
 
