@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from screenalytics.model.banks import Facebank, Gallery
 from screenalytics.model.media import VideoInfo
 from screenalytics.model.records import (
     Assignment,
@@ -18,6 +22,7 @@ from screenalytics.model.records import (
     TranscriptWord,
 )
 from screenalytics.model.run import RunResult
+from screenalytics.model.vectors import normalise
 from screenalytics.stages.screentime import sort_rows
 from screenalytics.stores.catalog import Catalog
 from screenalytics.stores.lance import ResultStore, quote
@@ -55,3 +60,16 @@ def load_result(store: ResultStore, catalog: Catalog, episode_id: str) -> RunRes
         words=_records(store, "transcripts", TranscriptWord, episode_id),
         av_links=_records(store, "av_links", AVLink, episode_id),
     )
+
+
+def facebank_of(embeddings: Iterable[FaceEmbedding]) -> Facebank:
+    """The facebank an episode was enrolled with, from its stored facebank embeddings."""
+    rows = [e for e in embeddings if e.owner == "facebank"]
+    people = list(dict.fromkeys(e.owner_id for e in rows))
+    vectors = normalise(np.asarray([e.vector for e in rows], np.float32)) if rows else np.zeros((0, 0), np.float32)
+    owners = np.asarray([people.index(e.owner_id) for e in rows], dtype=int)
+    return Facebank(Gallery(people, vectors, owners), [e.source for e in rows])
+
+
+def load_facebank(store: ResultStore, episode_id: str) -> Facebank:
+    return facebank_of(_records(store, "embeddings", FaceEmbedding, episode_id))

@@ -6,10 +6,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from screenalytics.errors import InputError, ScreenalyticsError
-from screenalytics.model.banks import Facebank, Gallery
 from screenalytics.model.records import ScreenTime
 from screenalytics.model.run import RunContext, RunResult
 from screenalytics.registry.plugins import get_implementation
@@ -21,7 +18,7 @@ from screenalytics.stages.outputs import run_exporters
 from screenalytics.stages.screentime import sort_rows
 from screenalytics.stores.artifacts import manifest_key
 from screenalytics.stores.lance import TABLES
-from screenalytics.stores.results import load_result
+from screenalytics.stores.results import facebank_of, load_result
 
 if TYPE_CHECKING:
     from screenalytics.pipeline import Pipeline
@@ -102,7 +99,7 @@ class AnalysisOps(ServiceBase):
             raise _unknown(episode_id)
         result = load_result(self.results, self.catalog, episode_id)
         # exporters read the settings (and plugins the facebank) from the context, as during a run
-        result.context = RunContext(self.settings, result.video, episode_id, result.run_id, _stored_facebank(result))
+        result.context = RunContext(self.settings, result.video, episode_id, result.run_id, facebank_of(result.embeddings))
         return result
 
     def export(self, episode_id: str, formats: list[str], out_dir: Path) -> Files:
@@ -116,15 +113,6 @@ class AnalysisOps(ServiceBase):
         if failed:  # the other formats are written; the first failure is the one-line reason
             raise failed[0]
         return Files(files=files)
-
-
-def _stored_facebank(result: RunResult) -> Facebank:
-    """The facebank the episode was enrolled with, from its stored facebank embeddings."""
-    rows = [e for e in result.embeddings if e.owner == "facebank"]
-    people = list(dict.fromkeys(e.owner_id for e in rows))
-    vectors = np.asarray([e.vector for e in rows], np.float32) if rows else np.zeros((0, 0), np.float32)
-    owners = np.asarray([people.index(e.owner_id) for e in rows], dtype=int)
-    return Facebank(Gallery(people, vectors, owners), [e.source for e in rows])
 
 
 def _unknown(episode_id: str) -> InputError:

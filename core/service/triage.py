@@ -16,14 +16,15 @@ from typing import Any
 import numpy as np
 
 from screenalytics.errors import InputError, ScreenalyticsError
-from screenalytics.model.vectors import normalise
+from screenalytics.model.banks import Gallery
 from screenalytics.review import edits
 from screenalytics.review.edits import Change, ReviewError, State
 from screenalytics.service.base import rows_of
 from screenalytics.service.review import ReviewOps
 from screenalytics.service.types import Candidate, EditOutcome, QueueEvidence, ScreenTimeSummary, VoiceLink
 from screenalytics.stores.artifacts import chip_key
-from screenalytics.stores.review_store import ReviewSession, low_confidence_queue
+from screenalytics.stores.results import load_facebank
+from screenalytics.stores.review_store import ReviewSession, review_queue
 
 
 class ConfirmationRequired(ScreenalyticsError):
@@ -70,10 +71,11 @@ class TriageOps(ReviewOps):
         """The low-confidence queue, each track with its top two people, margin, voice and chips."""
         session = self.review_session(episode_id)
         limit = threshold if threshold is not None else self.settings.review.queue_threshold
-        queue = low_confidence_queue(session, limit)
         state = session.load()
-        bank = self._facebank_vectors(episode_id)
-        links = session.results.read("av_links", episode_id).to_pylist()
+        links = self.results.read("av_links", episode_id).to_pylist()
+        tracks = self.results.read("tracks", episode_id).to_pylist()
+        queue = review_queue(tracks, state.samples.values(), state.labels.values(), links, limit)
+        bank = load_facebank(self.results, episode_id).gallery
         show, code = self.catalog.show_of(episode_id)
         out = []
         for q in queue:
@@ -106,28 +108,22 @@ class TriageOps(ReviewOps):
         """(similarity of the target's faces to PERSON_ID, margin over the best other person)."""
         session = self.review_session(episode_id)
         state = session.load()
-        cands = self._candidates(state, self._target_tracks(state, target), self._facebank_vectors(episode_id))
+        cands = self._candidates(state, self._target_tracks(state, target), load_facebank(self.results, episode_id).gallery)
         mine = next((c.similarity for c in cands if c.person_id == person_id), None)
         if mine is None:
             return None, None
         others = [c.similarity for c in cands if c.person_id != person_id]
         return mine, round(mine - max(others), 4) if others else None
 
-    def _facebank_vectors(self, episode_id: str) -> dict[str, np.ndarray]:
-        rows = [e for e in self.results.read("embeddings", episode_id).to_pylist() if e["owner"] == "facebank"]
-        by_person: dict[str, list[Any]] = {}
-        for e in rows:
-            by_person.setdefault(e["owner_id"], []).append(e["vector"])
-        return {p: normalise(np.asarray(v, np.float32)) for p, v in by_person.items()}
-
     @staticmethod
-    def _candidates(state: State, tracks: list[int], bank: dict[str, np.ndarray]) -> list[Candidate]:
+    def _candidates(state: State, tracks: list[int], bank: Gallery) -> list[Candidate]:
+        """Facebank people by similarity to the tracks' pooled face, best first."""
         vecs = [state.embeddings[t] for t in tracks if t in state.embeddings]
-        if not vecs or not bank:
+        if not vecs or not bank.person_ids:
             return []
-        face = normalise(np.mean(vecs, axis=0))
-        scores = [Candidate(person_id=p, similarity=round(float(np.max(v @ face)), 4)) for p, v in bank.items()]
-        return sorted(scores, key=lambda c: -c.similarity)
+        scores = bank.scores(np.mean(vecs, axis=0))[0]
+        found = [Candidate(person_id=p, similarity=round(float(v), 4)) for p, v in zip(bank.person_ids, scores)]
+        return sorted(found, key=lambda c: -c.similarity)
 
     @staticmethod
     def _target_tracks(state: State, target: dict[str, Any]) -> list[int]:
