@@ -7,6 +7,7 @@ from pathlib import Path
 import onnxruntime as ort
 
 from screenalytics.config import RuntimeConfig
+from screenalytics.errors import ModelLoadError
 
 
 def providers(cfg: RuntimeConfig) -> list[str]:
@@ -23,7 +24,10 @@ def session(model: Path | bytes, cfg: RuntimeConfig) -> ort.InferenceSession:
         opts.intra_op_num_threads = cfg.intra_op_threads
     opts.log_severity_level = 3
     source = model if isinstance(model, bytes) else str(model)
-    return ort.InferenceSession(source, sess_options=opts, providers=providers(cfg))
+    try:
+        return ort.InferenceSession(source, sess_options=opts, providers=providers(cfg))
+    except Exception as e:  # onnxruntime's own types: InvalidProtobuf, Fail, NoSuchFile...
+        raise ModelLoadError.of("(rewritten in memory)" if isinstance(model, bytes) else model, e) from None
 
 
 def uses_gpu(cfg: RuntimeConfig) -> bool:

@@ -32,7 +32,7 @@ class ArcFaceRecognizer:
         self.rgb = bool(params.get("rgb", True))
         self.batch_size = cfg.batch_size
         path = models.path(cfg.model)
-        self._sess = session(path, settings.runtime)
+        self._sess = models.session(cfg.model, settings.runtime)
         inp = self._sess.get_inputs()[0]
         self._input = inp.name
         self._fixed_batch = inp.shape[0] if isinstance(inp.shape[0], int) else None

@@ -12,7 +12,6 @@ from screenalytics.model.media import Audio
 from screenalytics.model.speech import Ranges
 from screenalytics.model.vectors import normalise
 from screenalytics.registry.models import ModelFile, ModelSpec, ModelStore
-from screenalytics.runtime import session
 
 HOP = 160  # 10 ms at 16 kHz
 WIN = 400  # 25 ms
@@ -30,7 +29,7 @@ class CAMPlusEmbedder:
 
     def __init__(self, settings: Settings, models: ModelStore) -> None:
         self.cfg = settings.options_for(type(self))
-        self._sess = session(models.path(self.cfg.model), settings.runtime)
+        self._sess = models.session(self.cfg.model, settings.runtime)
         self.dim = int(self._sess.get_outputs()[0].shape[-1])
         self._cache: tuple[int, np.ndarray] | None = None
 

@@ -78,6 +78,8 @@ class FasterWhisperTranscriber:
             self.model_path, device=self.cfg.device, compute_type=self.cfg.compute_type, cpu_threads=self.cfg.cpu_threads
         )
         self._batched = BatchedInferencePipeline(self._model) if self.cfg.batch_size > 1 else None
+        device = self._model.model.device  # what CTranslate2 chose ("auto" resolves to cuda or cpu)
+        models.record(self.cfg.model, self.model_path, "ctranslate2", [self.cfg.device], [device], settings.runtime.require_gpu)
 
     def transcribe(self, audio: Audio, regions: Ranges) -> list[Word]:
         """Words with absolute times, from the speech regions only (Whisper invents words over silence)."""

@@ -70,11 +70,16 @@ class PyannoteAudioDiarizer:
                 raise ScreenalyticsError(
                     f"pyannote could not load the pipeline {source!r} (token in ${self.options.hf_token_env}?)"
                 )
+            # pyannote pipelines load on the CPU and this plugin never moves them (.to(device))
+            device = str(getattr(self._pipeline, "device", "cpu"))
+            models.record(source, source, "torch", [], [device], settings.runtime.require_gpu)
             return
         weights = models.path(self.options.model)
         self._model = pa.Model.from_pretrained(str(weights))
         self._model.eval()
         self.embedder = embedder
+        device = str(next(self._model.parameters()).device)
+        models.record(self.options.model, weights, "torch", [], [device], settings.runtime.require_gpu)
 
     @staticmethod
     def _waveform(audio: Audio) -> dict[str, Any]:

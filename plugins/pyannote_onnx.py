@@ -11,7 +11,6 @@ from screenalytics.model.contracts import SpeakerEmbedder
 from screenalytics.model.media import Audio
 from screenalytics.model.speech import Diarization, Segmentation
 from screenalytics.registry.models import ModelFile, ModelSpec, ModelStore
-from screenalytics.runtime import session
 from screenalytics.stages.diarization import diarize_segmentation, powerset_to_multilabel, window_starts
 
 SHA256 = "22f47e584f5f26dd918ba1bdf188ca1bc08cfe02bf1d7eff2c9a0f568b25f070"
@@ -29,7 +28,7 @@ class PyannoteOnnxDiarizer:
         self.cfg = settings.diarization
         name = settings.options_for(type(self)).model
         self.params = models.spec(name).params if name in models.registry else {}
-        self._sess = session(models.path(name), settings.runtime)
+        self._sess = models.session(name, settings.runtime)
         self.embedder = embedder
 
     def segment(self, audio: Audio) -> Segmentation:

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 from screenalytics import hookimpl
 from screenalytics.config import Settings
 from screenalytics.registry.models import ModelFile, ModelSpec, ModelStore
-from screenalytics.runtime import providers
+from screenalytics.runtime import providers, uses_gpu
 from screenalytics.stages.faces import make_detections, shrink
 
 INSIGHTFACE = "https://github.com/deepinsight/insightface/tree/master/python-package"
@@ -34,9 +34,16 @@ class SCRFDDetector:
         self._model = get_model(str(self.model_path), providers=providers(settings.runtime))
         size = options.input_size
         self._input_size = (size, size)
-        self._model.prepare(
-            ctx_id=-1, input_size=self._input_size, det_thresh=self.cfg.score_threshold, nms_thresh=self.cfg.nms_threshold
+        self._model.prepare(  # ctx_id -1 would move the session to the CPU provider, whatever it was given
+            ctx_id=0 if uses_gpu(settings.runtime) else -1,
+            input_size=self._input_size,
+            det_thresh=self.cfg.score_threshold,
+            nms_thresh=self.cfg.nms_threshold,
         )
+        # recorded after prepare(), which can move insightface's session to another provider
+        runtime = settings.runtime
+        used = self._model.session.get_providers()
+        models.record(options.model, self.model_path, "onnxruntime", runtime.providers, used, runtime.require_gpu)
 
     def detect(self, frame_bgr: np.ndarray) -> sv.Detections:
         image, scale = shrink(frame_bgr, self.cfg.max_side)

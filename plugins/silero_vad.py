@@ -10,7 +10,6 @@ from screenalytics.config import Settings
 from screenalytics.model.media import Audio
 from screenalytics.model.speech import Ranges
 from screenalytics.registry.models import ModelFile, ModelSpec, ModelStore
-from screenalytics.runtime import session
 
 CHUNK = 512  # samples per step at 16 kHz (32 ms)
 CONTEXT = 64  # samples of the previous chunk the v5 model sees
@@ -30,7 +29,7 @@ class SileroVAD:
     def __init__(self, settings: Settings, models: ModelStore) -> None:
         self.cfg = settings.vad
         self.options = settings.options_for(type(self))
-        self._sess = session(models.path(self.options.model), settings.runtime)
+        self._sess = models.session(self.options.model, settings.runtime)
 
     def probabilities(self, audio: Audio) -> np.ndarray:
         """Speech probability per 32 ms chunk.

@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 from screenalytics import hookimpl
 from screenalytics.config import Settings
+from screenalytics.errors import ModelLoadError
 from screenalytics.registry.models import ModelFile, ModelSpec, ModelStore
 from screenalytics.stages.faces import make_detections, shrink
 
@@ -27,11 +28,17 @@ class YuNetDetector:
 
     def __init__(self, settings: Settings, models: ModelStore) -> None:
         self.cfg = settings.detection
-        self.model_path = models.path(settings.options_for(type(self)).model)
-        self._net = cv2.FaceDetectorYN.create(
-            str(self.model_path), "", (320, 320), self.cfg.score_threshold, self.cfg.nms_threshold, self.cfg.top_k
-        )
+        name = settings.options_for(type(self)).model
+        self.model_path = models.path(name)
+        try:
+            self._net = cv2.FaceDetectorYN.create(
+                str(self.model_path), "", (320, 320), self.cfg.score_threshold, self.cfg.nms_threshold, self.cfg.top_k
+            )
+        except cv2.error as e:
+            raise ModelLoadError.of(self.model_path, e) from None
         self._size: tuple[int, int] = (320, 320)
+        # OpenCV's DNN module with its default backend and target: the CPU, whatever runtime.providers says
+        models.record(name, self.model_path, "opencv", ["CPU"], ["CPU"], settings.runtime.require_gpu)
 
     def detect(self, frame_bgr: np.ndarray) -> sv.Detections:
         image, scale = shrink(frame_bgr, self.cfg.max_side)

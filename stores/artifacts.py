@@ -6,11 +6,13 @@ from __future__ import annotations
 import os
 import threading
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from screenalytics.config import Settings
+from screenalytics.config.settings import NEVER_PURGED, check_lifecycle_rule
 from screenalytics.stores.location import Location, StorageError, explain, location
 
 
@@ -123,6 +125,7 @@ class ArtifactStore:
         try:
             found = self.fs.find(root)
         except FileNotFoundError:
+            self.loc.check_reachable(self.fs)  # an empty prefix, or a bucket that does not exist
             return []
         except Exception as e:
             raise explain(e, self.loc.root) from None
@@ -139,20 +142,49 @@ class ArtifactStore:
             raise explain(e, self.loc.root) from None
 
     def url(self, key: str, expires_s: int | None = None) -> str:
-        """A signed GET URL valid for ``expires_s`` (S3), or the local file path."""
+        """A signed GET URL valid for ``expires_s`` (S3; 1 s to storage.presign_max_expiry_s), or the local file path."""
+        expires = expires_s or self.loc.cfg.presign_expiry_s
+        if not 1 <= expires <= self.loc.cfg.presign_max_expiry_s:
+            most = self.loc.cfg.presign_max_expiry_s
+            raise StorageError(f"a signed URL lasts 1 to {most} s (storage.presign_max_expiry_s), not {expires}")
         if not self.exists(key):
             raise StorageError(f"no artifact {key!r} in {self.loc.root}")
         if not self.loc.is_s3:
             return self.path(key)
-        return self.fs.url(self.path(key), expires=expires_s or self.loc.cfg.presign_expiry_s)
+        try:
+            return str(self.fs.url(self.path(key), expires=expires))
+        except Exception as e:
+            raise explain(e, self.loc.root) from None
+
+    def probe_writable(self) -> None:
+        """Write a tiny object under the root and delete it: a read-only store, refused keys or a
+        missing bucket fail here, in seconds, instead of after an analysis. (The bucket is looked
+        up first: some S3 servers would create it on the write.)"""
+        self.loc.check_reachable(self.fs)
+        key = f".screenalytics-probe-{uuid.uuid4().hex}"
+        self.put(key, b"probe")
+        self.delete(key)
 
     def apply_lifecycle(self, days: dict[str, int], now: float | None = None, dry_run: bool = False) -> list[str]:
-        """Delete objects older than N days under each prefix; returns the keys (to be) deleted."""
+        """Delete objects older than N days under each prefix; returns the keys (to be) deleted.
+
+        Whatever the rules say, nothing under lancedb/ (the results), facebank/ or manifests/ is
+        ever deleted, nor anything a symlink leads there from (settings.NEVER_PURGED)."""
         now = now or time.time()
+        for prefix, keep_days in days.items():
+            try:
+                check_lifecycle_rule(prefix, keep_days)
+            except ValueError as e:
+                raise StorageError(str(e)) from None
         doomed = []
         for prefix, keep_days in days.items():
             for key in self.list(prefix):
-                info = self.fs.info(self.path(key))
+                if self._kept(key):
+                    continue
+                try:
+                    info = self.fs.info(self.path(key))
+                except Exception as e:
+                    raise explain(e, self.loc.root) from None
                 modified = info.get("LastModified") or info.get("mtime") or info.get("created")
                 stamp = modified.timestamp() if hasattr(modified, "timestamp") else float(modified or now)
                 if now - stamp > keep_days * 86400:
@@ -161,6 +193,16 @@ class ArtifactStore:
             for key in doomed:
                 self.delete(key)
         return doomed
+
+    def _kept(self, key: str) -> bool:
+        """Under a prefix that is never purged (through a symlink too, on a local folder)."""
+        if key.split("/", 1)[0].lower() in NEVER_PURGED:
+            return True
+        if self.loc.is_s3:
+            return False
+        real = os.path.realpath(f"{self.base}/{key}")
+        kept = [os.path.realpath(f"{self.base}/{top}") for top in NEVER_PURGED]
+        return any(real == k or real.startswith(k + os.sep) for k in kept)
 
 
 def open_artifacts(settings: Settings) -> ArtifactStore:

@@ -87,11 +87,25 @@ class Catalog:
             .execute(new)
         )
 
+    def _absent(self, name: str) -> bool:
+        """Never created (here or, since this store was opened, by another process): reads find
+        nothing without creating it, so a read-only store stays readable."""
+        if name in self.results._names:
+            return False
+        if name in set(self.results.db.list_tables().tables):
+            self.results._names.add(name)
+            return False
+        return True
+
     def get(self, name: str, /, **key: Any) -> dict[str, Any] | None:
+        if self._absent(name):
+            return None
         rows = self.table(name).search().where(self._where(name, key)).limit(None).to_arrow().to_pylist()
         return rows[0] if rows else None
 
     def list(self, name: str, where: str | None = None) -> list[dict[str, Any]]:
+        if self._absent(name):
+            return []
         q = self.table(name).search()
         if where:
             q = q.where(where)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import click
 import cv2
 import numpy as np
 import pytest
@@ -152,3 +154,99 @@ def test_a_bad_voicebank_fails_before_anything_is_written(inputs, stored):
     assert {
         t: open_results(load_settings(storage={"uri": str(store_dir)})).read(t, EPISODE).to_pylist() for t in snapshot
     } == snapshot
+
+
+# --- every command, bad arguments: a usage error (2) or one line (1), never a traceback ----------
+
+MISSING = "/nonexistent/screenalytics/missing.mp4"
+BAD_ID = "../../evil id"
+
+
+def _commands(group: click.Group, path: tuple[str, ...] = ()):
+    for name, command in sorted(group.commands.items()):
+        if isinstance(command, click.Group):
+            yield from _commands(command, (*path, name))
+        else:
+            yield (*path, name), command
+
+
+def _all_commands() -> dict[str, click.Command]:
+    from screenalytics.registry.plugins import load_plugins, pm
+
+    load_plugins()
+    pm.hook.register_commands(cli=cli)  # plugins' commands too
+    return {" ".join(path): command for path, command in _commands(cli)}
+
+
+def _value(param: click.Parameter, variant: str) -> str:
+    """A bad value for one parameter: a missing file, an unsafe id, or a bad number."""
+    kind = param.type
+    if isinstance(kind, click.Choice):
+        return "not-a-choice"
+    if isinstance(kind, (click.types.IntParamType, click.IntRange)):
+        return "-7" if variant == "number" else "1"
+    if isinstance(kind, (click.types.FloatParamType, click.FloatRange)):
+        return "nan" if variant == "number" else "1"
+    if isinstance(kind, (click.Path, click.File)):
+        return MISSING
+    return BAD_ID if variant == "id" else MISSING
+
+
+def _numeric(p: click.Parameter) -> bool:
+    return isinstance(p.type, (click.types.IntParamType, click.types.FloatParamType))
+
+
+def _bad_args(command: click.Command, variant: str, bad_config: Path) -> list[str] | None:
+    args: list[str] = []
+    for p in command.params:
+        if isinstance(p, click.Argument) and (p.required or p.nargs == -1):
+            args.append(_value(p, variant))
+        elif isinstance(p, click.Option) and not p.is_flag and (p.required or (variant == "number" and _numeric(p))):
+            args += [max(p.opts, key=len), _value(p, variant)]
+    if not args:  # nothing to get wrong but the settings
+        if not any(p.name == "config_file" for p in command.params):
+            return None
+        args = ["--config", MISSING if variant == "file" else str(bad_config)]
+    return args
+
+
+@pytest.fixture(scope="module")
+def bad_configs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("configs")
+    (root / "id.yaml").write_text("storage:\n  lifecycle_days: {'': 1}\n")
+    (root / "number.yaml").write_text("decode:\n  fps: .inf\n")
+    return root
+
+
+# Commands that may legitimately accept one of these values (free text, a folder to create).
+MAY_SUCCEED = {"person add", "facebank export"}
+# Commands whose failure is a multi-line report by design (exit 1, no traceback).
+REPORTS = {"doctor"}
+
+
+def test_every_command_fails_in_one_line_on_bad_arguments(bad_configs):
+    """A missing file, an unsafe id and a bad number for every command and subcommand: a usage
+    error (2) or exactly one `error:` line (1), never a traceback nor an unexpected exception."""
+    commands = _all_commands()
+    assert {"run", "storage ls", "storage lifecycle", "person feature", "screen-time"} <= set(commands)
+    runner = CliRunner()
+    failures = []
+    for name, command in commands.items():
+        for variant in ("file", "id", "number"):
+            args = _bad_args(command, variant, bad_configs / f"{variant}.yaml")
+            if args is None:
+                continue
+            res = runner.invoke(cli, [*name.split(), *args], input="")
+            out = res.output.strip()
+            errors = [line for line in out.splitlines() if line.startswith("error:")]
+            if "Traceback" in out or "internal error" in out or not isinstance(res.exception, (SystemExit, type(None))):
+                ok = False
+            elif res.exit_code == 0:
+                ok = name in MAY_SUCCEED
+            elif name in REPORTS:
+                ok = res.exit_code in (1, 2)
+            else:
+                ok = res.exit_code == 2 or (res.exit_code == 1 and len(errors) == 1 and out.splitlines()[-1] == errors[0])
+            if not ok:
+                failures.append(f"{name} {args} -> {res.exit_code}: {out[-300:]!r} {res.exception!r}")
+    assert not failures, "\n".join(failures)

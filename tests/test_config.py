@@ -35,6 +35,17 @@ def test_precedence_defaults_yaml_env_overrides(tmp_path, monkeypatch):
         ("tracking:\n  trackr: x\n", "tracking.trackr"),
         ("- just\n- a list\n", "must hold a mapping"),
         ("decode: [unclosed\n", "not valid YAML"),
+        ("decode:\n  fps: .inf\n", "decode.fps: Input should be a finite number"),
+        ("decode:\n  fps: .nan\n", "decode.fps: Input should be a finite number"),
+        ("decode:\n  fps: 1.0e+308\n", "decode.fps: Input should be less than or equal to 1000"),
+        ("decode:\n  on_short: ignore\n", "decode.on_short"),
+        ("decode:\n  min_coverage: 0\n", "decode.min_coverage"),
+        ("storage:\n  lifecycle_days: {'': 1}\n", "refusing to purge ''"),
+        ("storage:\n  lifecycle_days: {lancedb/: 1}\n", "lancedb/, facebank/, manifests/ are never purged"),
+        ("storage:\n  lifecycle_days: {facebank: 1}\n", "never purged"),
+        ("storage:\n  lifecycle_days: {frames/: -1}\n", "0 or more"),
+        ("storage:\n  presign_expiry_s: 700000\n", "storage.presign_expiry_s"),
+        ("storage:\n  presign_max_expiry_s: 60\n", "presign_expiry_s must not exceed presign_max_expiry_s"),
     ],
 )
 def test_bad_values_name_the_key(tmp_path, yaml_text, phrase):
@@ -75,3 +86,49 @@ def test_default_episode_ids_of_non_ascii_names_do_not_collide():
     assert episode_id_for(Path("épisode 1 ✓.mp4")) == a, "stable for the same name"
     assert episode_id_for(Path("short_hamilton_clip.mp4")) == "short_hamilton_clip"
     assert episode_id_for(Path("My Episode.mp4")) == "My_Episode", "ASCII names keep their ids"
+
+
+def test_environment_variables_of_unknown_sections_are_errors(monkeypatch):
+    monkeypatch.setenv("SCREENALYTICS_DETECTON__DETECTOR", "scrfd")
+    with pytest.raises(
+        ConfigError, match="unknown settings section 'detecton' in environment variable SCREENALYTICS_DETECTON__DETECTOR"
+    ):
+        load_settings()
+    monkeypatch.delenv("SCREENALYTICS_DETECTON__DETECTOR")
+    monkeypatch.setenv("SCREENALYTICS_SOMETHING_ELSE", "x")  # not a setting (no __): left alone
+    monkeypatch.setenv("SCREENALYTICS_DETECTION__DETECTOR", "scrfd")
+    assert load_settings().detection.detector == "scrfd"
+
+
+def _leaves(tree: dict, path: tuple = ()):
+    for key, value in tree.items():
+        if isinstance(value, dict) and value and key != "lifecycle_days":
+            yield from _leaves(value, (*path, key))
+        else:
+            yield (*path, key), value
+
+
+def _nested(path: tuple, value: object) -> dict:
+    return {path[0]: value} if len(path) == 1 else {path[0]: _nested(path[1:], value)}
+
+
+def test_every_key_refuses_a_value_of_the_wrong_kind():
+    """A mapping where a value belongs, and inf or nan for every number: a ConfigError naming the key."""
+    defaults = read_yaml(defaults_path())
+    defaults.pop("plugins")
+    leaves = list(_leaves(defaults))
+    assert len(leaves) > 100
+    accepted = []
+    for path, default in leaves:
+        bad: list[object] = [{"not": "a value"}]
+        if isinstance(default, (int, float)) and not isinstance(default, bool):
+            bad += [float("nan"), float("inf")]
+        for value in bad:
+            try:
+                load_settings(**_nested(path, value))
+            except ConfigError as e:
+                if ".".join(path) not in str(e):
+                    accepted.append(f"{'.'.join(path)}={value!r}: {e}")
+            else:
+                accepted.append(f"{'.'.join(path)}={value!r}")
+    assert not accepted, "\n".join(accepted)

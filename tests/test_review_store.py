@@ -16,6 +16,7 @@ from screenalytics.cli import cli
 from screenalytics.config import load_settings
 from screenalytics.pipeline import Pipeline, run_episode
 from screenalytics.review import ReviewError, merge_tracks, reassign_cluster, reassign_track, set_lock, split_track
+from screenalytics.service import Service
 from screenalytics.stores.review_store import open_review
 from synth import ShotSpec, compose
 
@@ -46,6 +47,12 @@ def times(session) -> dict[str, float]:
     return {r["person_id"]: round(r["visual_s"], 6) for r in session.results.read("screen_time", EPISODE).to_pylist()}
 
 
+def tables(session) -> dict[str, list[dict]]:
+    """Every row of every table a review reads or writes, every column, in one order."""
+    names = ["detections", "tracks", "embeddings", "assignments", "screen_time", "speech_segments", "av_links"]
+    return {n: sorted(session.results.read(n, EPISODE).to_pylist(), key=lambda r: sorted(map(repr, r.items()))) for n in names}
+
+
 def labels(session) -> list[tuple]:
     rows = session.results.read("assignments", EPISODE).to_pylist()
     return sorted((r["assignment_id"], r["track_id"], r["person_id"], r["locked"], r["start_t"], r["end_t"]) for r in rows)
@@ -53,7 +60,7 @@ def labels(session) -> list[tuple]:
 
 def test_edit_history_and_undo_restore_everything(episode):
     session = open_review(episode, EPISODE)
-    start_times, start_labels = times(session), labels(session)
+    start_times, start_labels, start = times(session), labels(session), tables(session)
     unknown = next(p for p in start_times if p.startswith("unknown_"))
     assert start_times["kit"] == 0
     session.edit(reassign_cluster, unknown, "kit", who="ana", reason="that is Kit")
@@ -75,6 +82,7 @@ def test_edit_history_and_undo_restore_everything(episode):
     for _ in range(4):
         session.undo(who="ana")
     assert labels(session) == start_labels and times(session) == start_times
+    assert tables(session) == start  # thresholds, margins, confidences, 0 s rows: all as the run stored them
     assert len(session.history()) == 8  # edits and undos, nothing rewritten
     with pytest.raises(ReviewError, match="nothing to undo"):
         session.undo()
@@ -103,6 +111,20 @@ def test_cli_review(episode, env):
     assert runner.invoke(cli, ["review", "undo", EPISODE], env=env).exit_code == 0
     bad = runner.invoke(cli, ["review", "reassign-track", EPISODE, "999", "kit"], env=env)
     assert bad.exit_code == 1 and "unknown track 999" in bad.output
+    # ids and op names are printed as they are: no emoji, no markup
+    assert runner.invoke(cli, ["review", "lock", EPISODE, str(track)], env=env).exit_code == 0
+    res = runner.invoke(cli, ["review", "undo", EPISODE], env=env)
+    assert res.exit_code == 0 and "undo:lock: 1 row(s) restored" in res.output and "\U0001f512" not in res.output
+    first = min(s.t for s in open_review(episode, EPISODE).load().samples.values() if s.track_id == track)
+    for args, why in (
+        (["reassign-track", EPISODE, str(track), ""], "not a valid person id ''"),
+        (["reassign-track", EPISODE, str(track), ":lock:"], "not a valid person id ':lock:'"),
+        (["reassign-cluster", EPISODE, "obama", "[red]x"], "not a valid person id '[red]x'"),
+        (["split", EPISODE, str(track), str(first)], "would leave one side empty"),
+    ):
+        res = runner.invoke(cli, ["review", *args], env=env)
+        assert res.exit_code == 1 and why in res.output and len(res.output.strip().splitlines()) == 1, res.output
+    assert [h.op for h in Service().history(EPISODE)] == ["reassign_track", "undo:reassign_track", "lock", "undo:lock"]
 
 
 WRITER = textwrap.dedent("""

@@ -149,3 +149,27 @@ def test_vectors_are_searchable_and_indexed_when_large(env):
     table = store.vector_table(32)
     assert table.count_rows() == 400 and table.list_indices()
     assert store.nearest(vecs[5].tolist(), k=5)[0]["owner_id"] == "5"
+
+
+def test_lifecycle_never_purges_results_facebank_or_manifests(env):
+    art = open_artifacts(load_settings())
+    kept = ["facebank/kit/a.jpg", "lancedb/x.lance/data/y.lance", "manifests/s/e/run.json"]
+    for key in ["frames/s/e/0/1.000.jpg", *kept]:
+        art.put(key, b"x")
+    later = time.time() + 86400
+    for rules in (
+        {"": 0},
+        {"/": 0},
+        {"lancedb/": 0},
+        {"facebank": 0},
+        {"Manifests/s/": 0},
+        {"frames/../lancedb/": 0},
+        {"frames/": -1},
+    ):
+        with pytest.raises(StorageError, match="refusing to purge|0 or more"):
+            art.apply_lifecycle(rules, now=later)
+    assert art.apply_lifecycle({"frames/": 0}, now=later) == ["frames/s/e/0/1.000.jpg"]
+    art.probe_writable()  # writes and deletes its probe object
+    assert art.list() == kept
+    with pytest.raises(StorageError, match="lasts 1 to 604800 s"):
+        art.url("manifests/s/e/run.json", expires_s=8 * 86400)

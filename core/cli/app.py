@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from screenalytics import __version__
@@ -20,19 +22,46 @@ from screenalytics.errors import ScreenalyticsError
 from screenalytics.service import Service
 
 CONFIG_HELP = "YAML settings overriding the defaults (same keys as `screenalytics config`)."
-out_console = Console(soft_wrap=True)
-err_console = Console(stderr=True, soft_wrap=True)
+out_console = Console(soft_wrap=True, emoji=False)  # ids are data: ":lock:" prints as typed
+err_console = Console(stderr=True, soft_wrap=True, emoji=False)
+
+
+def one_line(text: str) -> str:
+    """A message on one line: later lines (a library's detail) joined with '; '."""
+    return "; ".join(line.strip() for line in str(text).splitlines() if line.strip())
+
+
+def fail(message: str, exit_code: int = 1) -> NoReturn:
+    err_console.print(f"[bold red]error:[/] {escape(one_line(message))}", highlight=False, soft_wrap=True)
+    sys.exit(exit_code)
+
+
+def _problem(err: Any) -> str:
+    """One pydantic error as ``field: reason``."""
+    return f"{'.'.join(map(str, err['loc'])) or 'input'}: {err['msg'].removeprefix('Value error, ')}"
 
 
 class ScreenalyticsGroup(click.Group):
-    """Turns our errors into a one-line reason and a non-zero exit, without a traceback."""
+    """Turns every error into a one-line reason and a non-zero exit, never a traceback: ours as they
+    are, invalid input models, and the operating system's (a read-only or full disk...). Anything
+    else is a bug, reported in one line too (SCREENALYTICS_DEBUG=1 shows its traceback)."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise  # usage errors (exit 2) and --help/--version: click reports them itself
         except ScreenalyticsError as e:
-            err_console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
-            sys.exit(e.exit_code)
+            fail(str(e), e.exit_code)
+        except ValidationError as e:
+            fail("bad input: " + "; ".join(_problem(x) for x in e.errors()))
+        except OSError as e:
+            where = f": {ascii(e.filename)[1:-1]}" if e.filename else ""
+            fail(f"{e.strerror or e}{where}")
+        except Exception as e:
+            if os.environ.get("SCREENALYTICS_DEBUG"):
+                raise
+            fail(f"internal error ({type(e).__name__}: {one_line(str(e))[:300]}); SCREENALYTICS_DEBUG=1 shows the traceback")
 
 
 @click.group(cls=ScreenalyticsGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -44,6 +73,14 @@ def cli() -> None:
     packaged defaults, a YAML file (--config) and SCREENALYTICS_* environment variables;
     `screenalytics config` prints them.
     """
+
+
+def safe_id(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """A click callback for episode and show ids: they key stored rows and artifacts, so an unsafe
+    one (``../x``, too long) is a one-line error before anything runs."""
+    from screenalytics.service.preflight import check_id
+
+    return value if value is None else check_id(value, (param.name or "id").replace("_", " "))
 
 
 def with_service(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -68,7 +105,7 @@ def print_rows(
         d = r.model_dump() if isinstance(r, BaseModel) else r
         table.add_row(
             *[
-                "; ".join(map(str, v)) if isinstance(v, list) else str(v if v is not None else "")
+                escape("; ".join(map(str, v)) if isinstance(v, list) else str(v if v is not None else ""))
                 for v in (d.get(c, "") for c in columns)
             ]
         )

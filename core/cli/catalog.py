@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from screenalytics.cli.app import cli, print_json, print_rows, with_service
+from screenalytics.cli.app import cli, print_json, print_rows, safe_id, with_service
 from screenalytics.registry.plugins import implementations
 from screenalytics.service import Service
 
@@ -17,7 +17,7 @@ def show() -> None:
 
 
 @show.command("add")
-@click.argument("show_id")
+@click.argument("show_id", callback=safe_id)
 @click.option("--title", default="")
 @with_service
 def show_add(service: Service, show_id: str, title: str) -> None:
@@ -26,7 +26,7 @@ def show_add(service: Service, show_id: str, title: str) -> None:
 
 
 @show.command("season")
-@click.argument("show_id")
+@click.argument("show_id", callback=safe_id)
 @click.argument("season", type=click.IntRange(min=0))
 @click.option("--title", default=None)
 @with_service
@@ -49,8 +49,8 @@ def episode() -> None:
 
 
 @episode.command("add")
-@click.argument("episode_id")
-@click.option("--show", "show_id", required=True)
+@click.argument("episode_id", callback=safe_id)
+@click.option("--show", "show_id", required=True, callback=safe_id)
 @click.option("--season", type=click.IntRange(min=0), required=True)
 @click.option("--number", type=click.IntRange(min=0), required=True)
 @click.option("--title", default=None)
@@ -64,7 +64,7 @@ def episode_add(
 
 
 @episode.command("list")
-@click.option("--show", "show_id", default=None)
+@click.option("--show", "show_id", default=None, callback=safe_id)
 @with_service
 def episode_list(service: Service, show_id: str | None) -> None:
     """List episodes, optionally of one show."""
@@ -72,7 +72,7 @@ def episode_list(service: Service, show_id: str | None) -> None:
 
 
 @episode.command("status")
-@click.argument("episode_id")
+@click.argument("episode_id", callback=safe_id)
 @with_service
 def episode_status(service: Service, episode_id: str) -> None:
     """What the store holds for an episode: its run id, row counts and published run.json (JSON)."""
@@ -80,7 +80,7 @@ def episode_status(service: Service, episode_id: str) -> None:
 
 
 @cli.command("screen-time")
-@click.argument("episode_id")
+@click.argument("episode_id", callback=safe_id)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @with_service
 def screen_time(service: Service, episode_id: str, as_json: bool) -> None:
@@ -101,7 +101,7 @@ class FormatOption(click.Option):
 
 
 @cli.command("export")
-@click.argument("episode_id")
+@click.argument("episode_id", callback=safe_id)
 @click.option("--format", "formats", cls=FormatOption, multiple=True, default=["csv,json"], show_default=True)
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True, help="Folder to write into.")
 @with_service
@@ -135,7 +135,7 @@ def person_list(service: Service) -> None:
 
 @person.command("cast")
 @click.argument("person_id")
-@click.option("--show", "show_id", required=True)
+@click.option("--show", "show_id", required=True, callback=safe_id)
 @click.option("--role", default="")
 @with_service
 def person_cast(service: Service, person_id: str, show_id: str, role: str) -> None:

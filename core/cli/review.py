@@ -34,10 +34,12 @@ def editor(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def show_edit(result: EditResult, verb: str = "changed") -> None:
-    out_console.print(f"{result.op}: {result.rows_changed} row(s) {verb}", highlight=False)
+    """The edit and the screen time it leaves, printed as they are (ids are data: no markup, no emoji)."""
+    literal = {"markup": False, "emoji": False, "highlight": False}
+    out_console.print(f"{result.op}: {result.rows_changed} row(s) {verb}", **literal)
     for r in result.screen_time:
         out_console.print(
-            f"  {r.person_id:<24} visual {r.visual_s:8.2f}  speaking {r.speaking_s:8.2f}  both {r.both_s:8.2f}", highlight=False
+            f"  {r.person_id:<24} visual {r.visual_s:8.2f}  speaking {r.speaking_s:8.2f}  both {r.both_s:8.2f}", **literal
         )
 
 

@@ -6,13 +6,18 @@ from pathlib import Path
 from typing import Any
 
 import click
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from screenalytics.cli.app import CONFIG_HELP, cli, err_console, out_console
+from screenalytics.cli.app import CONFIG_HELP, cli, err_console, out_console, safe_id
+from screenalytics.cli.doctor import audio_kinds, startup_models
 from screenalytics.model.names import PluginKind, Stage
+from screenalytics.registry.models import models_line
 from screenalytics.registry.plugins import get_implementation
 from screenalytics.service import AnalyseRequest, AnalyseResult, Service
+from screenalytics.service.preflight import validate_request
+from screenalytics.stages.decode import probe
 
 
 @cli.command()
@@ -32,6 +37,7 @@ from screenalytics.service import AnalyseRequest, AnalyseResult, Service
 @click.option(
     "--episode-id",
     default=None,
+    callback=safe_id,
     help="Key for stored results [default: the video's file name; a name beyond ASCII gets a short hash].",
 )
 @click.option(
@@ -49,6 +55,18 @@ from screenalytics.service import AnalyseRequest, AnalyseResult, Service
     default=None,
     help="Also write these exporters (comma-separated, e.g. parquet,rttm,srt) besides screen_time.exporters; see `plugins`.",
 )
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Reuse the stage checkpoints of an earlier (killed or finished) run whose inputs and settings still match; "
+    "a finished run with the same inputs does nothing.",
+)
+@click.option("--force", is_flag=True, help="With --resume: run every stage again anyway.")
+@click.option(
+    "--require-gpu",
+    is_flag=True,
+    help="Stop before any work when a model would not run on a GPU (runtime.require_gpu), instead of running on the CPU.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no table.")
 def run(
     video: Path,
@@ -63,6 +81,9 @@ def run(
     no_audio: bool,
     stages: str | None,
     exports: str | None,
+    resume: bool,
+    force: bool,
+    require_gpu: bool,
     quiet: bool,
 ) -> None:
     """Find, track and identify faces in VIDEO, listen to who speaks, and report screen time.
@@ -78,6 +99,8 @@ def run(
     overrides: dict[str, Any] = {"decode": decode} if decode else {}
     if no_audio:
         overrides["audio"] = {"enabled": False}
+    if require_gpu:
+        overrides["runtime"] = {"require_gpu": True}
     try:
         chosen = [Stage(s.strip()) for s in stages.split(",") if s.strip()] if stages else None
     except ValueError as e:
@@ -89,7 +112,7 @@ def run(
             get_implementation(PluginKind.EXPORTER, name)
         exporters = list(dict.fromkeys([*service.settings.screen_time.exporters, *extra]))
         service = Service(config_file=config_file, **overrides, screen_time={"exporters": exporters})
-    req = AnalyseRequest(
+    req = AnalyseRequest(  # ids are checked here, before any model loads
         video=video,
         facebank=facebank,
         out_dir=out_dir,
@@ -97,7 +120,11 @@ def run(
         voicebank=voicebank,
         num_speakers=num_speakers,
         stages=chosen,
+        resume=resume,
+        force=force,
     )
+    validate_request(req, service)  # paths, video, banks and the store, before models load (analyse checks again)
+    _load_models(service, video, chosen, quiet)
     if quiet:
         result = service.analyse(req)
     else:
@@ -119,6 +146,17 @@ def run(
     _report(result, quiet)
 
 
+def _load_models(service: Service, video: Path, stages: list[Stage] | None, quiet: bool) -> None:
+    """Load the run's models before any work, say on stderr what really runs each one, and stop
+    here (one line, exit 1) when runtime.require_gpu is set and one is not on a GPU."""
+    has_audio = probe(video).has_audio  # a bad video is reported before any model loads
+    models = startup_models(service.pipeline, stages, has_audio)
+    later = has_audio and audio_kinds(service.settings, stages) and not service.settings.runtime.require_gpu
+    if not quiet:
+        line = models_line(models) + ("; audio models: listed in run.json" if later else "")
+        err_console.print(line, highlight=False, markup=False)
+
+
 def _report(result: AnalyseResult, quiet: bool) -> None:
     for skipped in result.skipped_photos:
         err_console.print(f"[yellow]warning:[/] facebank photo skipped: {skipped}", highlight=False)
@@ -126,6 +164,14 @@ def _report(result: AnalyseResult, quiet: bool) -> None:
         err_console.print(f"[yellow]warning:[/] voice bank clip skipped: {skipped}", highlight=False)
     if result.audio_status.startswith("skipped"):
         err_console.print(f"[yellow]note:[/] audio stages {result.audio_status}; speaking_s and both_s are 0", highlight=False)
+    for warning in result.warnings:
+        err_console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
+    if result.up_to_date:
+        err_console.print(
+            "[green]up to date:[/] the stored results already match these inputs (--force to run again)", highlight=False
+        )
+    elif result.reused:
+        err_console.print(f"resumed: reused the checkpoints of {', '.join(result.reused)}", highlight=False)
     if quiet:
         return
     table = Table(title=f"Screen time: {result.episode_id}")

@@ -27,6 +27,7 @@ from screenalytics.config.settings import (
     format_validation_error,
     load_settings,
     options_key,
+    portable,
     read_yaml,
 )
 
@@ -52,6 +53,7 @@ __all__ = [
     "defaults_path",
     "format_validation_error",
     "load_settings",
+    "portable",
     "options_key",
     "read_yaml",
 ]

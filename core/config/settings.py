@@ -2,33 +2,57 @@
 
 from __future__ import annotations
 
+import json
 import os
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from screenalytics.errors import ConfigError
 
+MAX_PRESIGN_S = 7 * 86400  # S3 signs URLs for at most 7 days
+NEVER_PURGED = ("lancedb", "facebank", "manifests")  # the result database, cast photos, run records
+
+
+def check_lifecycle_rule(prefix: str, days: int) -> None:
+    """A lifecycle rule deletes old artifacts under one prefix: never everything, never the result
+    database, the facebank or the manifests, and never with negative days (ValueError: why)."""
+    parts = [p for p in str(prefix).split("/") if p]
+    if not parts:
+        raise ValueError(f"refusing to purge {prefix!r}: name an artifact prefix such as frames/ or chips/")
+    if any(p in (".", "..") for p in parts) or str(prefix).startswith("/"):
+        raise ValueError(f"refusing to purge {prefix!r}: a prefix is relative to the storage root, without '.' or '..'")
+    if parts[0].lower() in NEVER_PURGED:
+        raise ValueError(f"refusing to purge {prefix!r}: {', '.join(p + '/' for p in NEVER_PURGED)} are never purged")
+    if isinstance(days, bool) or not isinstance(days, int) or days < 0:
+        raise ValueError(f"lifecycle days for {prefix!r} must be a whole number, 0 or more, not {days!r}")
+
 
 class Section(BaseModel):
-    """A config section: unknown keys are typos, so they are errors."""
+    """A config section: unknown keys are typos, so they are errors; no value is inf or nan."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class RuntimeConfig(Section):
     providers: list[str]
     intra_op_threads: int = Field(ge=0)
+    require_gpu: bool = False  # fail when a model would run anywhere but on a GPU
 
 
 class DecodeConfig(Section):
     stride: int = Field(ge=1)
-    fps: float | None = Field(default=None, gt=0)
+    fps: float | None = Field(default=None, gt=0, le=1000)
     threads: int = Field(ge=0)
+    # a file that decodes to less than min_coverage of the duration its container declares
+    # (truncated, damaged): fail the run, or warn and record the span analysed
+    on_short: Literal["fail", "warn"] = "fail"
+    prefetch: int = Field(4, ge=0, le=64)
+    min_coverage: float = Field(default=0.98, gt=0, le=1)
 
 
 class ShotsConfig(Section):
@@ -46,6 +70,9 @@ class DetectionConfig(Section):
     max_side: int = Field(ge=64)
     min_face_px: int = Field(ge=0)
     top_k: int = Field(ge=1)
+    full_every: int = Field(1, ge=1, le=250)
+    window_margin: float = Field(1.0, ge=0.25, le=10)
+    window_min_px: int = Field(96, ge=16)
 
 
 class TrackingConfig(Section):
@@ -106,6 +133,7 @@ class ScreenTimeConfig(Section):
 class AudioConfig(Section):
     enabled: bool
     sample_rate: int = Field(ge=8000)
+    parallel: bool = True
 
 
 class VadConfig(Section):
@@ -171,12 +199,27 @@ class StorageConfig(Section):
     allow_http: bool | None = None
     timeout_s: float = Field(gt=0)
     retries: int = Field(ge=0)
-    presign_expiry_s: int = Field(ge=1)
+    presign_expiry_s: int = Field(ge=1, le=MAX_PRESIGN_S)
+    presign_max_expiry_s: int = Field(default=MAX_PRESIGN_S, ge=1, le=MAX_PRESIGN_S)
     chips_per_track: int = Field(ge=0)
     vector_index_min_rows: int = Field(ge=256)
     frame_max_side: int = Field(ge=64)
     archive_media: bool
     lifecycle_days: dict[str, int] = Field(default_factory=dict)
+    checkpoints: bool = True
+
+    @field_validator("lifecycle_days")
+    @classmethod
+    def _purgeable(cls, rules: dict[str, int]) -> dict[str, int]:
+        for prefix, days in rules.items():
+            check_lifecycle_rule(prefix, days)
+        return rules
+
+    @model_validator(mode="after")
+    def _expiry_within_max(self) -> "StorageConfig":
+        if self.presign_expiry_s > self.presign_max_expiry_s:
+            raise ValueError("presign_expiry_s must not exceed presign_max_expiry_s")
+        return self
 
 
 class JobsConfig(Section):
@@ -196,6 +239,19 @@ class AnalyticsConfig(Section):
     max_rows: int = Field(ge=1)
     max_bytes: int = Field(ge=1000)
     timeout_s: float = Field(gt=0)
+
+
+class BatchConfig(Section):
+    executor: Literal["local", "ray"]
+    workers: int = Field(ge=0)
+    threads_per_worker: int = Field(ge=0)
+    video_extensions: list[str] = Field(min_length=1)
+    progress_interval_s: float = Field(gt=0)
+    summary_name: str = Field(min_length=1)
+    worker_retries: int = Field(ge=0)
+    ray_address: str | None = None
+    ray_num_cpus: float = Field(gt=0)
+    ray_num_gpus: float = Field(ge=0)
 
 
 class AgentConfig(Section):
@@ -253,6 +309,7 @@ class Settings(BaseSettings):
     mcp: McpConfig
     analytics: AnalyticsConfig
     agent: AgentConfig
+    batch: BatchConfig
     # Each plugin's own settings, validated by its ``Options`` model: plugins.<name with _ for ->.
     plugins: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
@@ -321,11 +378,31 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]
 def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Settings:
     """Build Settings; a bad value raises ConfigError naming the key and the problem."""
     files = [defaults_path()] + ([Path(config_file)] if config_file else [])
+    check_environment()
     cls = type("Settings", (Settings,), {"yaml_files": files})
     try:
         return cls(**overrides)
     except ValidationError as e:
         raise ConfigError(format_validation_error(e)) from None
+
+
+ENV_PREFIX = "SCREENALYTICS_"
+
+
+def check_environment(environ: dict[str, str] | None = None) -> None:
+    """SCREENALYTICS_<SECTION>__<KEY> variables whose section does not exist are typos that would
+    otherwise be ignored silently (SCREENALYTICS_DETECTON__DETECTOR): a ConfigError naming them."""
+    environ = os.environ if environ is None else environ
+    sections = set(Settings.model_fields)
+    for name in sorted(environ):
+        if not name.upper().startswith(ENV_PREFIX) or "__" not in name:
+            continue
+        section = name[len(ENV_PREFIX) :].split("__", 1)[0].lower()
+        if section not in sections:
+            raise ConfigError(
+                f"unknown settings section {section!r} in environment variable {name} "
+                f"(sections: {', '.join(sorted(sections - {'models_dir'}))})"
+            )
 
 
 def format_validation_error(e: ValidationError, prefix: str = "") -> str:
@@ -336,3 +413,13 @@ def format_validation_error(e: ValidationError, prefix: str = "") -> str:
         shown = "" if isinstance(value, dict) else f" (got {value!r})"
         parts.append(f"{key}: {err['msg']}{shown}")
     return "bad config value: " + "; ".join(parts)
+
+
+def portable(settings: Settings) -> dict[str, Any]:
+    """The settings as plain JSON-able values, secrets included, for a child process to rebuild
+    with ``load_settings(**portable(s))`` (Settings classes are built at runtime and do not pickle)."""
+
+    def plain(value: Any) -> Any:
+        return value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+
+    return json.loads(json.dumps(settings.model_dump(), default=plain))  # type: ignore[no-any-return]

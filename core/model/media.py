@@ -20,6 +20,21 @@ class VideoInfo:
 
 
 @dataclass
+class DecodedSpan:
+    """How much of a video decoding got through; ``iter_frames`` fills it in as it ends."""
+
+    frames: int = 0  # frames decoded (all of them, not only the sampled ones)
+    end_s: float = 0.0  # end of the last decoded frame, seconds from the stream start
+    declared_s: float = 0.0  # the duration the container declares
+    warning: str | None = None  # why the span falls short, when decode.on_short let the run go on
+
+    @property
+    def coverage(self) -> float:
+        """Share of the declared duration that decoded (1.0 when none is declared)."""
+        return min(1.0, self.end_s / self.declared_s) if self.declared_s > 0 else 1.0
+
+
+@dataclass
 class Frame:
     index: int  # index among all decoded frames
     t: float  # seconds from the stream start, from the PTS

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from screenalytics.model.banks import Facebank
-from screenalytics.model.media import VideoInfo
+from screenalytics.model.media import DecodedSpan, VideoInfo
 from screenalytics.model.records import (
     Assignment,
     AVLink,
@@ -62,3 +62,5 @@ class RunResult:
     chips: Chips = field(default_factory=dict)
     shot_frames: dict[int, tuple[float, bytes]] = field(default_factory=dict)  # shot -> (t, JPEG of its first frame)
     soundtrack: Path | None = None  # 16 kHz WAV kept for archiving (storage.archive_media), else None
+    reused: list[str] = field(default_factory=list)  # stages taken from checkpoints (run --resume)
+    span: DecodedSpan | None = None  # how much of the video decoded (short only with decode.on_short: warn)

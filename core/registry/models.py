@@ -1,5 +1,6 @@
 """The model registry: plugins register the files they load (``register_models``); the store
-finds each on disk, verifies it and downloads it when it has a public address."""
+finds each on disk, verifies it and downloads it when it has a public address, and records
+what each loaded model really runs on (onnxruntime may fall back to the CPU without a word)."""
 
 from __future__ import annotations
 
@@ -12,12 +13,65 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from screenalytics.errors import ModelNotFoundError, PluginError, ScreenalyticsError
 from screenalytics.registry.plugins import load_plugins, pm
 
+if TYPE_CHECKING:  # pragma: no cover
+    import onnxruntime as ort
+
+    from screenalytics.config import RuntimeConfig
+
 MODELS_DIR_ENV = "SCREENALYTICS_MODELS_DIR"
+# onnxruntime providers that run on a GPU (or another accelerator); the CPU one is the fallback.
+GPU_PROVIDERS = frozenset(
+    {
+        "CUDAExecutionProvider",
+        "TensorrtExecutionProvider",
+        "NvTensorRTRTXExecutionProvider",
+        "ROCMExecutionProvider",
+        "MIGraphXExecutionProvider",
+        "DmlExecutionProvider",
+        "CoreMLExecutionProvider",
+    }
+)
+GPU_DEVICES = frozenset({"cuda", "gpu", "rocm", "hip", "mps"})  # device names of other runtimes (torch, CTranslate2)
+
+
+class ProviderError(ScreenalyticsError):
+    """A model that does not run where it must (runtime.require_gpu)."""
+
+
+def is_gpu(device: str) -> bool:
+    """Whether an onnxruntime provider or a runtime's device name ("cuda:0") is a GPU."""
+    return device in GPU_PROVIDERS or device.split(":")[0].lower() in GPU_DEVICES
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A model as loaded: what its plugin asked for and what really runs it."""
+
+    name: str  # the registered name (or the file path) the plugin loaded
+    path: str
+    runtime: str  # onnxruntime | opencv | ctranslate2 | torch
+    requested: tuple[str, ...]  # providers (onnxruntime) or devices asked for, in order of preference
+    used: tuple[str, ...]  # what the runtime reports it runs on, first = the one that runs the model
+
+    @property
+    def device(self) -> str:
+        return self.used[0] if self.used else "unknown"
+
+    @property
+    def on_gpu(self) -> bool:
+        return is_gpu(self.device)
+
+    def describe(self) -> str:
+        """``faceplugin-512d on CPUExecutionProvider``, naming the runtime when it is not onnxruntime."""
+        return f"{self.name} on {self.device}" + ("" if self.runtime == "onnxruntime" else f" ({self.runtime})")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "runtime": self.runtime, "requested": list(self.requested), "used": list(self.used)}
 
 
 @dataclass(frozen=True)
@@ -84,6 +138,44 @@ class ModelStore:
         env = os.environ.get(MODELS_DIR_ENV)
         self.root = Path(models_dir or env or default_models_dir()).expanduser()
         self.registry = model_specs()
+        self.loaded: list[LoadedModel] = []  # every model loaded through this store, in order
+
+    # -- what loaded models run on ---------------------------------------------------------------
+    def session(self, name: str, runtime: RuntimeConfig) -> ort.InferenceSession:
+        """An onnxruntime session on the model (a registered name or an .onnx path), recorded with
+        the providers it really runs on; under ``runtime.require_gpu`` a CPU session is an error."""
+        from screenalytics.runtime import session
+
+        path = self.path(name)
+        sess = session(path, runtime)
+        self.record(name, path, "onnxruntime", runtime.providers, sess.get_providers(), runtime.require_gpu)
+        return sess
+
+    def record(
+        self,
+        name: str,
+        path: Path | str,
+        runtime: str,
+        requested: list[str] | tuple[str, ...],
+        used: list[str] | tuple[str, ...],
+        require_gpu: bool = False,
+    ) -> LoadedModel:
+        """Note a model a plugin loaded (for models run by other runtimes than onnxruntime:
+        OpenCV, CTranslate2, torch); ``require_gpu`` raises ProviderError when it is not on a GPU."""
+        loaded = LoadedModel(name, str(path), runtime, tuple(requested), tuple(used))
+        self.loaded.append(loaded)
+        if require_gpu and not loaded.on_gpu:
+            raise ProviderError(not_on_gpu([loaded]))
+        return loaded
+
+    def adopt(self, models: list[LoadedModel]) -> None:
+        """Take in the records of models loaded elsewhere for this run (the audio process)."""
+        names = {m.name for m in models}
+        self.loaded = [m for m in self.loaded if m.name not in names] + list(models)
+
+    def providers(self) -> dict[str, dict[str, Any]]:
+        """Each loaded model (the last load of a name wins): path, runtime, requested and used."""
+        return {m.name: m.to_dict() for m in self.loaded}
 
     def spec(self, name: str) -> ModelSpec:
         if name not in self.registry:
@@ -164,3 +256,22 @@ class ModelStore:
             shutil.move(tmp, dest)
             written.append(dest)
         return written
+
+
+def not_on_gpu(models: list[LoadedModel]) -> str:
+    """The one-line reason why models that must run on a GPU do not."""
+    import onnxruntime as ort
+
+    which = "; ".join(
+        f"{m.name} runs on {m.device}"
+        + (f" ({m.runtime})" if m.runtime != "onnxruntime" else f" (asked for {', '.join(m.requested) or 'nothing'})")
+        for m in models
+    )
+    available = ", ".join(ort.get_available_providers())
+    return f"a GPU is required (runtime.require_gpu) but {which}; this onnxruntime offers {available}"
+
+
+def models_line(models: list[LoadedModel]) -> str:
+    """``models: yunet-2023mar on CPU (opencv); faceplugin-512d on CPUExecutionProvider; ...``"""
+    seen = {m.name: m for m in models}  # the last load of a name wins
+    return "models: " + ("; ".join(m.describe() for m in seen.values()) or "none loaded")

@@ -108,6 +108,7 @@ def build_report(result: RunResult, options: ReportOptions | None = None, extras
             "shots": len(result.cut_times) + 1,
             "cut_times": [r3(t) for t in result.cut_times],
             "audio": result.audio_status if result.audio_status != "not stored" else info.get("audio", result.audio_status),
+            **_short_video(result, info),
         },
         "people": people,
         "queue": {
@@ -135,6 +136,16 @@ def build_report(result: RunResult, options: ReportOptions | None = None, extras
     }
     images = _attach_images(result, data, extras.featured, opts)
     return Report(data, images)
+
+
+def _short_video(result: RunResult, info: dict[str, Any]) -> dict[str, Any]:
+    """The analysed span and the warning, only when the video decoded short (decode.on_short: warn)."""
+    span = result.span
+    warnings = [span.warning] if span is not None and span.warning else list(info.get("warnings") or [])
+    if not warnings:
+        return {}
+    end = span.end_s if span is not None else float((info.get("analysed_span_s") or [0.0, 0.0])[1])
+    return {"analysed_span_s": [0.0, r3(end)], "warnings": warnings}
 
 
 # -- intervals ---------------------------------------------------------------------------------

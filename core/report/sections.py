@@ -81,7 +81,9 @@ def header(data: dict[str, Any]) -> str:
         f"{ep['shots']} shot{'s' if ep['shots'] != 1 else ''}",
         f"{ep['frames_analysed']} frames analysed",
         f"audio: {ep['audio']}",
+        f"analysed only {ep['analysed_span_s'][0]:.1f}-{ep['analysed_span_s'][1]:.1f} s" if ep.get("analysed_span_s") else "",
     ]
+    warnings = "".join(f'<p class="warning" role="alert">warning: {e(w)}</p>' for w in ep.get("warnings", []))
     nav = "".join(
         f'<a href="#{k}">{v}</a>'
         for k, v in (
@@ -95,7 +97,7 @@ def header(data: dict[str, Any]) -> str:
     )
     return (
         f'<header><h1>Screen time <span class="ep">{e(ep["episode_id"])}</span></h1>'
-        f'<p class="facts">{" · ".join(e(f) for f in facts if f)}</p><nav>{nav}</nav></header>'
+        f'<p class="facts">{" · ".join(e(f) for f in facts if f)}</p>{warnings}<nav>{nav}</nav></header>'
     )
 
 

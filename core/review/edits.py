@@ -5,6 +5,8 @@ same change can be applied, stored in the history, and undone exactly."""
 from __future__ import annotations
 
 import itertools
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -31,7 +33,8 @@ class Sample:
 
 @dataclass(frozen=True)
 class Label:
-    """An assignment of a stretch [start_t, end_t) of a track to a person."""
+    """An assignment of a stretch [start_t, end_t) of a track to a person: every column of its
+    stored row (``label_source`` follows from ``method``), so an undo can write it back exactly."""
 
     label_id: str
     track_id: int
@@ -42,6 +45,8 @@ class Label:
     method: str = "facebank"  # facebank | cluster | manual | propagated
     locked: bool = False
     confidence: float | None = None  # as the identify stage rated it; None: the score stands in
+    margin: float = 0.0  # over the runner-up person, when the identify stage decided it
+    threshold: float = 0.0  # the similarity the decision had to clear (0: a person decided)
 
     @property
     def weight(self) -> float:
@@ -55,6 +60,7 @@ class Label:
 
 
 Row = Sample | Label
+SAME_TIME_S = 1e-6  # times closer than this are one time (a typed time against a stored one)
 
 
 @dataclass
@@ -80,6 +86,7 @@ class State:
     samples: dict[int, Sample]
     labels: dict[str, Label]
     embeddings: dict[int, np.ndarray] = field(default_factory=dict)  # track -> unit vector
+    people: frozenset[str] = frozenset()  # the episode's facebank: listed in screen time even when unseen
     _ids: Any = field(default_factory=lambda: itertools.count(1), repr=False)
 
     # -- reading ---------------------------------------------------------------------------
@@ -103,8 +110,12 @@ class State:
                 out.append(VisualSample(lab.person_id, s.track_id, s.t, s.duration, lab.weight))
         return out
 
-    def screen_time(self, people: list[str] = ()) -> list[ScreenTime]:  # type: ignore[assignment]
-        return visual_screen_time(self.visual_samples(), people)
+    def screen_time(self, people: Iterable[str] | None = None) -> list[ScreenTime]:
+        """Visual screen time of every person seen, and of ``people`` (default: the facebank) even unseen."""
+        return visual_screen_time(self.visual_samples(), sorted(self.people) if people is None else people)
+
+    def known_people(self) -> set[str]:
+        return set(self.people) | {lab.person_id for lab in self.labels.values()}
 
     def snapshot(self) -> tuple[dict[int, Sample], dict[str, Label]]:
         return dict(self.samples), dict(self.labels)
@@ -130,6 +141,25 @@ def _track(state: State, track_id: int) -> None:
         raise ReviewError(f"unknown track {track_id}")
 
 
+NEW_PERSON_ID = re.compile(r"\w[\w.-]{0,99}")
+
+
+def check_person_id(state: State, person_id: str) -> None:
+    """A person the episode knows (facebank, labels), or a new one with a safe id: it may become a
+    facebank folder and storage key (``review promote``), so no spaces, slashes or markup."""
+    known = isinstance(person_id, str) and person_id.strip() != "" and person_id in state.known_people()
+    if not known and not (isinstance(person_id, str) and NEW_PERSON_ID.fullmatch(person_id)):
+        raise ReviewError(
+            f"not a valid person id {person_id!r}: a person new to this episode needs letters, digits, '_', '-' or '.' "
+            "(at most 100 characters, not starting with '.' or '-')"
+        )
+
+
+def _decided(lab: Label, **changes: Any) -> Label:
+    """The label as a person decided it: certain, with nothing left of the automatic decision."""
+    return replace(lab, score=1.0, method="manual", confidence=None, margin=0.0, threshold=0.0, **changes)
+
+
 def _check_unlocked(labels: list[Label], force: bool) -> None:
     locked = [lab for lab in labels if lab.locked]
     if locked and not force:
@@ -139,6 +169,7 @@ def _check_unlocked(labels: list[Label], force: bool) -> None:
 def reassign_track(state: State, track_id: int, person_id: str, force: bool = False) -> Change:
     """The whole track becomes ``person_id`` (frame overrides inside it are dropped)."""
     _track(state, track_id)
+    check_person_id(state, person_id)
     labels = state.labels_of(track_id)
     _check_unlocked(labels, force)
     change = Change("reassign_track", {"track_id": track_id, "person_id": person_id, "force": force})
@@ -156,10 +187,11 @@ def reassign_cluster(state: State, from_person: str, to_person: str, force: bool
     labels = [lab for lab in state.labels.values() if lab.person_id == from_person]
     if not labels:
         raise ReviewError(f"unknown person or cluster {from_person!r} in this episode")
+    check_person_id(state, to_person)
     _check_unlocked(labels, force)
     change = Change("reassign_cluster", {"from_person": from_person, "to_person": to_person, "force": force})
     for lab in labels:
-        change.set(("label", lab.label_id), lab, replace(lab, person_id=to_person, method="manual", score=1.0))
+        change.set(("label", lab.label_id), lab, _decided(lab, person_id=to_person))
     return change
 
 
@@ -167,6 +199,7 @@ def reassign_frame(state: State, detection_id: int, person_id: str, force: bool 
     """One detection (one sampled frame of a track) becomes ``person_id``."""
     if detection_id not in state.samples:
         raise ReviewError(f"unknown detection {detection_id}")
+    check_person_id(state, person_id)
     s = state.samples[detection_id]
     current = state.person_at(s.track_id, s.t)
     _check_unlocked([current] if current else [], force)
@@ -201,7 +234,10 @@ def propagate(state: State, track_id: int, threshold: float) -> Change:
             continue
         if float(vec @ ref) >= threshold:
             for lab in theirs:
-                after = replace(lab, person_id=person, method="propagated", score=round(float(vec @ ref), 4), confidence=None)
+                similarity = round(float(vec @ ref), 4)
+                after = replace(
+                    lab, person_id=person, method="propagated", score=similarity, confidence=None, margin=0.0, threshold=threshold
+                )
                 change.set(("label", lab.label_id), lab, after)
     return change
 
@@ -219,17 +255,25 @@ def merge_tracks(state: State, keep: int, absorb: int, force: bool = False) -> C
             change.set(("sample", s.detection_id), s, replace(s, track_id=keep))
     main = max(state.labels_of(keep), key=lambda lab: lab.end_t - lab.start_t, default=None)
     for lab in state.labels_of(absorb):
-        after = replace(lab, track_id=keep, person_id=main.person_id if main else lab.person_id, method="manual")
+        after = _decided(lab, track_id=keep, person_id=main.person_id if main else lab.person_id)
         change.set(("label", lab.label_id), lab, after)
     return change
 
 
 def split_track(state: State, track_id: int, at_t: float) -> Change:
-    """Samples of the track at or after ``at_t`` form a new track; labels are cut there too."""
+    """Samples of the track at or after ``at_t`` form a new track; labels are cut there too.
+
+    A time within a microsecond of a sample counts as that sample's (times are typed rounded), and
+    the cut moves to the first sample that leaves: both tracks keep at least one sample."""
     _track(state, track_id)
-    moved = [s for s in state.samples.values() if s.track_id == track_id and s.t >= at_t]
-    if not moved or len(moved) == sum(1 for s in state.samples.values() if s.track_id == track_id):
-        raise ReviewError(f"splitting track {track_id} at {at_t} s would leave one side empty")
+    mine = sorted((s for s in state.samples.values() if s.track_id == track_id), key=lambda s: s.t)
+    moved = [s for s in mine if s.t >= at_t - SAME_TIME_S]
+    if not moved or len(moved) == len(mine):
+        raise ReviewError(
+            f"splitting track {track_id} at {at_t} s would leave one side empty: "
+            f"pick a time after its first sample ({mine[0].t:.3f} s) and at or before its last ({mine[-1].t:.3f} s)"
+        )
+    at_t = moved[0].t
     new_id = max(state.tracks()) + 1
     change = Change("split_track", {"track_id": track_id, "at_t": at_t, "new_track_id": new_id})
     for s in moved:

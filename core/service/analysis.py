@@ -13,7 +13,6 @@ from screenalytics.registry.plugins import get_implementation
 from screenalytics.service.base import ServiceBase, rows_of
 from screenalytics.service.types import AnalyseRequest, AnalyseResult, Files, RunStatus, ScreenTimeRow
 from screenalytics.stages.clock import CancelToken, Progress
-from screenalytics.stages.decode import probe
 from screenalytics.stages.outputs import run_exporters
 from screenalytics.stages.screentime import sort_rows
 from screenalytics.stores.artifacts import manifest_key
@@ -39,8 +38,9 @@ class AnalysisOps(ServiceBase):
     def analyse(self, req: AnalyseRequest, progress: Progress | None = None, cancel: CancelToken | None = None) -> AnalyseResult:
         """Run the pipeline on one episode: bad input fails before any work or any write."""
         from screenalytics.pipeline import episode_id_for, run_episode
+        from screenalytics.service.preflight import validate_request
 
-        info = probe(req.video)
+        info = validate_request(req, self)  # ids, paths, video, banks and the store, before any work
         pipeline = self.pipeline
         bank = pipeline.enrol(req.facebank)
         voices = pipeline.enrol_voices(req.voicebank) if req.voicebank and pipeline.hears(req.stages) else None
@@ -58,6 +58,8 @@ class AnalysisOps(ServiceBase):
             req.show,
             req.stages,
             cancel,
+            resume=req.resume,
+            force=req.force,
         )
         return AnalyseResult(
             episode_id=result.episode_id,
@@ -74,6 +76,9 @@ class AnalysisOps(ServiceBase):
             skipped_photos=result.skipped_photos,
             skipped_clips=voices.skipped if voices else [],
             timings_s={k: round(v, 3) for k, v in result.timings.items()},
+            reused=[r for r in result.reused if r != "finished"],
+            up_to_date=result.reused == ["finished"],
+            warnings=[result.span.warning] if result.span and result.span.warning else [],
         )
 
     def run_status(self, episode_id: str) -> RunStatus:

@@ -247,7 +247,8 @@ class AnalyticsOps(ServiceBase):
         con = duckdb.connect(":memory:", config=_DUCKDB_CONFIG)
         try:
             for name in names:
-                con.register(name, _complete(name, self.results.db.open_table(name).to_arrow() if name in stored else None))
+                rows = self.results.only_current(name, self.results.db.open_table(name).to_arrow()) if name in stored else None
+                con.register(name, _complete(name, rows))
         except Exception as e:
             con.close()
             raise AnalyticsError(f"cannot read table {name}: {_one_line(e)}") from None

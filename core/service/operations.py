@@ -20,6 +20,7 @@ from screenalytics.model.names import Stage
 from screenalytics.service.analytics import NamedQueryInfo, QueryResult, TableInfo
 from screenalytics.service.notify import NotifyResult
 from screenalytics.service.policy import EditPolicy, PolicyGuard
+from screenalytics.service.preflight import EpisodeId, ShowId
 from screenalytics.service.types import (
     AnalyseRequest,
     AnalyseResult,
@@ -146,11 +147,11 @@ class ProcessEpisode(Args):
 
     video: Path
     facebank: Path = Field(description="folder FACEBANK/<person_id>/*.jpg, or a YAML file person_id: [photos]")
-    episode_id: str | None = None
+    episode_id: EpisodeId | None = Field(None, description="1-128 of A-Z a-z 0-9 . _ - [default: from the file name]")
     out_dir: Path | None = Field(None, description="where the output files go [default: ./out/<episode_id>]")
     voicebank: Path | None = None
     num_speakers: int | None = Field(None, ge=1)
-    show: str | None = None
+    show: ShowId | None = None
     stages: list[Stage] | None = Field(None, description="only these stages and what they need [default: all]")
 
 

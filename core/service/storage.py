@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from screenalytics.config.settings import check_lifecycle_rule
 from screenalytics.errors import ConfigError
 from screenalytics.service.base import ServiceBase
 from screenalytics.service.types import Keys, PurgeOutcome, PurgeResult, SignedUrl
-from screenalytics.stores.location import DB_DIR
 
 
 class StorageOps(ServiceBase):
@@ -20,15 +20,15 @@ class StorageOps(ServiceBase):
     def purge(self, days: dict[str, int] | None = None, dry_run: bool = False) -> PurgeResult:
         """Delete artifacts older than N days under each prefix (storage.lifecycle_days by default).
 
-        The result database and whole-store prefixes are refused: purging never touches results.
+        An empty prefix, negative days and the prefixes that are never purged (the result
+        database, the facebank, the manifests) are refused before anything is listed.
         """
         rules = self.settings.storage.lifecycle_days if days is None else days
         for prefix, keep in rules.items():
-            top = prefix.strip("/").split("/")[0]
-            if not top or top == DB_DIR:
-                raise ConfigError(f"refusing to purge {prefix!r}: name an artifact prefix such as frames/ or chips/")
-            if keep < 0:
-                raise ConfigError(f"lifecycle days for {prefix!r} must be 0 or more, not {keep}")
+            try:
+                check_lifecycle_rule(prefix, keep)
+            except ValueError as e:
+                raise ConfigError(str(e)) from None
         return PurgeResult(keys=self.artifacts.apply_lifecycle(rules, dry_run=dry_run), dry_run=dry_run)
 
     def purge_confirmed(

@@ -9,6 +9,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from screenalytics.model.names import Stage
+from screenalytics.service.preflight import EpisodeId, ShowId
 
 T = TypeVar("T")
 
@@ -26,11 +27,15 @@ class AnalyseRequest(Model):
     video: Path
     facebank: Path = Field(description="Folder FACEBANK/<person_id>/*.jpg, or a YAML file person_id: [photos]")
     out_dir: Path | None = Field(None, description="Output folder [default: ./out/<episode_id>]")
-    episode_id: str | None = None
+    episode_id: EpisodeId | None = Field(None, description="1-128 of A-Z a-z 0-9 . _ - [default: from the file name]")
     voicebank: Path | None = None
     num_speakers: int | None = Field(None, ge=1)
-    show: str | None = None
+    show: ShowId | None = None
     stages: list[Stage] | None = Field(None, description="Run only these stages and what they need [default: all]")
+    resume: bool = Field(
+        False, description="Reuse the checkpoints of an earlier, interrupted run with the same inputs and settings"
+    )
+    force: bool = Field(False, description="Re-run every stage even when the stored results already match these inputs")
 
 
 class ScreenTimeRow(Model):
@@ -56,6 +61,9 @@ class AnalyseResult(Model):
     skipped_photos: list[str]
     skipped_clips: list[str]
     timings_s: dict[str, float]
+    reused: list[str] = Field(default_factory=list, description="stages taken from checkpoints instead of re-run")
+    up_to_date: bool = Field(False, description="the stored results already matched these inputs; nothing was re-run")
+    warnings: list[str] = Field(default_factory=list, description="e.g. a video that decoded short (decode.on_short: warn)")
 
 
 class RunStatus(Model):

@@ -33,6 +33,10 @@ class Timer:
             self.progress(stage, done, total)
         self._stop_if_cancelled(stage)
 
+    def check(self, stage: Stage) -> None:
+        """Stop here if the run was cancelled (for waits that are not a stage's own work)."""
+        self._stop_if_cancelled(stage)
+
     def _stop_if_cancelled(self, stage: Stage) -> None:
         if self.cancel is not None and self.cancel.is_set():
             raise Cancelled(f"run cancelled during {stage.value}")

@@ -11,8 +11,13 @@ from pathlib import Path
 import av
 import numpy as np
 
-from screenalytics.errors import InputError
-from screenalytics.model.media import Audio, Frame, VideoInfo
+from screenalytics.errors import InputError, require_utf8
+from screenalytics.model.media import Audio, DecodedSpan, Frame, VideoInfo
+
+
+def _still_image(format_name: str) -> bool:
+    """FFmpeg's demuxers for single pictures (jpeg_pipe, png_pipe, image2...), whatever the file is named."""
+    return any(n.endswith("_pipe") or n.startswith("image2") for n in format_name.split(","))
 
 
 def _open(path: Path) -> av.container.InputContainer:
@@ -29,13 +34,19 @@ def _open(path: Path) -> av.container.InputContainer:
 
 
 def probe(path: Path | str) -> VideoInfo:
-    """Check the file is a readable video and describe it; raises InputError with the reason."""
+    """Check the file is a readable video with more than one frame and describe it; raises
+    InputError with the reason (a still image, even one named .mp4, is not a video)."""
     path = Path(path)
+    require_utf8(path, "video")
     with _open(path) as c:
         if not c.streams.video:
             kinds = ", ".join(sorted({s.type for s in c.streams})) or "no streams"
             raise InputError(f"file has no video stream ({kinds}): {path}")
         v = c.streams.video[0]
+        if _still_image(c.format.name) or v.disposition & av.stream.Disposition.attached_pic:
+            raise InputError(f"not a video: {path} is a still image ({c.format.name}); give the episode's video file")
+        if v.frames == 1:
+            raise InputError(f"not a video: {path} holds a single frame; give the episode's video file")
         fps = float(v.average_rate or v.guessed_rate or 0) or 25.0
         if v.duration is not None and v.time_base is not None:
             duration = float(v.duration * v.time_base)
@@ -53,18 +64,32 @@ def sample_period(info: VideoInfo, stride: int, fps: float | None) -> float:
     return 1.0 / fps if fps else stride / info.fps
 
 
-def iter_frames(video: VideoInfo | Path | str, stride: int = 1, fps: float | None = None, threads: int = 0) -> Iterator[Frame]:
+def iter_frames(
+    video: VideoInfo | Path | str,
+    stride: int = 1,
+    fps: float | None = None,
+    threads: int = 0,
+    on_short: str = "fail",
+    min_coverage: float = 0.98,
+    span: DecodedSpan | None = None,
+) -> Iterator[Frame]:
     """Decode with FFmpeg's threading and yield every ``stride``-th frame, or one per 1/``fps`` s.
 
     Each frame's ``duration`` is the time to the next sampled frame (the last one: to the end of
     the stream), so summing durations over samples never counts a second twice.
+
+    A video that decodes to less than ``min_coverage`` of its declared duration (a truncated or
+    damaged file) raises InputError once decoding ends, or with ``on_short="warn"`` ends the
+    last sample where decoding ended and says so in ``span.warning``. ``span`` receives what
+    was decoded.
     """
     info = video if isinstance(video, VideoInfo) else probe(video)
     path = info.path
     period = sample_period(info, stride, fps)
-    end_t = info.duration_s
+    span = span if span is not None else DecodedSpan()
+    span.declared_s = info.duration_s
     pending: Frame | None = None
-    decoded = 0
+    decoded, last_t = 0, 0.0
     with _open(path) as c:
         stream = c.streams.video[0]
         stream.thread_type = "AUTO"
@@ -77,6 +102,7 @@ def iter_frames(video: VideoInfo | Path | str, stride: int = 1, fps: float | Non
             for i, frame in enumerate(c.decode(stream)):
                 decoded += 1
                 t = float((frame.pts - start) * tb) if frame.pts is not None else i / info.fps
+                last_t = max(last_t, t)
                 take = (t >= next_t - 1e-6) if fps else (i % stride == 0)
                 if not take:
                     continue
@@ -88,10 +114,24 @@ def iter_frames(video: VideoInfo | Path | str, stride: int = 1, fps: float | Non
                     yield pending
                 pending = current
         except av.error.FFmpegError as e:
-            raise InputError(f"video is corrupt: decoding failed after {decoded} frames of {path} ({e})") from None
+            if on_short != "warn" or decoded < 2:
+                raise InputError(f"video is corrupt: decoding failed after {decoded} frames of {path} ({e})") from None
+            # warn: what decoded up to the damage is analysed, and the coverage check below says so
     if pending is None:
         raise InputError(f"video has no decodable frames: {path}")
-    last_end = max(end_t, pending.t + 1.0 / info.fps)
+    if decoded < 2:
+        raise InputError(f"not a video: only one frame decodes from {path}")
+    span.frames, span.end_s = decoded, last_t + 1.0 / info.fps
+    last_end = max(info.duration_s, span.end_s)
+    if span.coverage < min_coverage:
+        short = (
+            f"video decodes to {span.end_s:.2f} s of the {info.duration_s:.2f} s its container declares "
+            f"({span.coverage:.0%}; truncated or damaged?): {path}"
+        )
+        if on_short != "warn":
+            raise InputError(f"{short}; set decode.on_short: warn to analyse the part that decodes")
+        span.warning = f"analysed only 0-{span.end_s:.2f} s: {short}"
+        last_end = span.end_s
     pending.duration = max(0.0, min(period, last_end - pending.t))
     yield pending
 

@@ -11,7 +11,7 @@ import numpy as np
 import yaml
 
 from screenalytics.config import FacebankConfig
-from screenalytics.errors import InputError
+from screenalytics.errors import InputError, require_utf8
 from screenalytics.model.banks import Facebank, Gallery
 from screenalytics.model.contracts import Detector, Recognizer
 from screenalytics.stages.faces import LANDMARKS, largest
@@ -32,24 +32,43 @@ def list_photos(path: Path, cfg: FacebankConfig) -> list[Photo]:
         raise InputError(f"facebank not found: {path}")
     exts = {e.lower() for e in cfg.extensions}
     photos: list[Photo] = []
+    require_utf8(path, "facebank path")
     if path.is_file():
         try:
-            mapping = yaml.safe_load(path.read_text()) or {}
+            mapping = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except UnicodeDecodeError:
+            raise InputError(f"facebank {path} is neither a folder of photos nor a YAML manifest (it is not text)") from None
         except yaml.YAMLError as e:
             raise InputError(f"facebank manifest {path} is not valid YAML: {str(e).splitlines()[0]}") from None
+        except OSError as e:
+            raise InputError(f"facebank manifest {path} cannot be read: {e.strerror or e}") from None
         if not isinstance(mapping, dict):
             raise InputError(f"facebank manifest {path} must map person_id to a list of photo paths")
         for person, files in mapping.items():
-            for f in [files] if isinstance(files, str) else files or []:
+            listed = [files] if isinstance(files, str) else files if isinstance(files, list) else None
+            if listed is None or not all(isinstance(f, str) for f in listed):
+                raise InputError(
+                    f"facebank manifest {path}: {person!r} must map to a photo path or a list of them, not {files!r}"
+                )
+            for f in listed:
                 p = (path.parent / f).resolve()
                 if not p.is_file():
                     raise InputError(f"facebank photo for {person!r} not found: {p}")
                 photos.append(Photo(str(person), p))
     else:
-        for person_dir in sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")):
-            for f in sorted(person_dir.iterdir()):
-                if f.is_file() and f.suffix.lower() in exts:
-                    photos.append(Photo(person_dir.name, f))
+        try:
+            people = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
+            for person_dir in people:
+                for f in sorted(person_dir.iterdir()):
+                    # a broken or looping link is kept, so that enrolment names it as skipped
+                    if f.suffix.lower() in exts and (f.is_file() or f.is_symlink()):
+                        photos.append(Photo(person_dir.name, f))
+        except OSError as e:
+            raise InputError(f"facebank {path} cannot be read: {e.strerror or e}: {e.filename}") from None
+    for photo in photos:
+        require_utf8(photo.path, f"facebank photo of {photo.person_id!r}")
+        if not photo.person_id.strip():
+            raise InputError(f"facebank photo {photo.path} has an empty person_id")
     if not photos:
         raise InputError(
             f"facebank {path} is empty: expected {path}/<person_id>/<photo>{'|'.join(sorted(exts))} "
@@ -87,7 +106,11 @@ def enrol(path: Path, detector: Detector, recognizer: Recognizer, cfg: FacebankC
     person_ids = list(dict.fromkeys(p.person_id for p in photos))
     crops, owners, sources, skipped = [], [], [], []
     for photo in photos:
-        data = photo.path.read_bytes()
+        try:
+            data = photo.path.read_bytes()
+        except OSError as e:
+            skipped.append(f"{photo.path} (cannot be read: {e.strerror or e})")
+            continue
         image = _decode_image(data)
         if image is None:
             skipped.append(f"{photo.path} (not a readable image)")

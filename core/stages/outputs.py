@@ -21,9 +21,10 @@ def write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> Path:
     return path
 
 
-def write_manifests(result: "RunResult", out_dir: Path) -> list[Path]:
+def write_manifests(result: "RunResult", out_dir: Path, providers: dict[str, dict[str, Any]] | None = None) -> list[Path]:
     """tracks.jsonl, detections.jsonl, speech.jsonl (turns with speaker, person and words),
-    av_links.jsonl and run.json (inputs, counts, timings, skipped photos, audio status)."""
+    av_links.jsonl and run.json (inputs, counts, timings, skipped photos, audio status, and per
+    model what ran it: ``providers``, from ``ModelStore.providers()``)."""
     base = {"episode_id": result.episode_id, "run_id": result.run_id}
     tracks = write_jsonl(out_dir / "tracks.jsonl", ({**base, **t.to_dict()} for t in result.tracks))
     dets = write_jsonl(out_dir / "detections.jsonl", ({**base, **d.to_dict()} for d in result.detections))
@@ -39,6 +40,7 @@ def write_manifests(result: "RunResult", out_dir: Path) -> list[Path]:
         **base,
         "video": str(result.video.path),
         "duration_s": result.video.duration_s,
+        **_decoded(result),
         "fps": result.video.fps,
         "frames_analysed": result.frames_analysed,
         "shots": len(result.cut_times) + 1,
@@ -50,10 +52,24 @@ def write_manifests(result: "RunResult", out_dir: Path) -> list[Path]:
         "speech_turns": len(result.speech),
         "speakers": sorted({seg.speaker for seg in result.speech}),
         "timings_s": {k: round(v, 3) for k, v in result.timings.items()},
+        "providers": providers or {},
+        "reused_checkpoints": result.reused,
     }
     run = out_dir / "run.json"
     run.write_text(json.dumps(summary, indent=2) + "\n")
     return [tracks, dets, speech, links, run]
+
+
+def _decoded(result: "RunResult") -> dict[str, Any]:
+    """The span of the video analysed: all of it, or (decode.on_short: warn) where decoding ended."""
+    span = result.span
+    if span is None:
+        return {}
+    return {
+        "analysed_span_s": [0.0, round(span.end_s, 3)],
+        "decoded_coverage": round(span.coverage, 4),
+        "warnings": [span.warning] if span.warning else [],
+    }
 
 
 def run_exporters(

@@ -60,7 +60,8 @@ def publish(
     artifacts: ArtifactStore, settings: Settings, result: RunResult, files: list[Path], show: str, code: str
 ) -> list[str]:
     """Copy the run's manifests, reports, shot frames and face chips (and, when archiving, the
-    video and its soundtrack) into the artifact layout; returns the keys written."""
+    video and its soundtrack) into the artifact layout; returns the keys written. Frames and
+    chips an earlier run of the episode left (more shots or tracks than this run) are deleted."""
     keys = []
     for f in files:
         # deliverables (screen time, report.html, parquet, subtitles...) are reports; run records
@@ -78,6 +79,12 @@ def publish(
             ok, jpg = cv2.imencode(".jpg", crop)
             if ok:
                 keys.append(artifacts.put(chip_key(show, code, track_id, n), jpg.tobytes()))
+    written = set(keys)
+    for kind in ("frames", "chips"):
+        prefix = f"{kind}/{show}/{code}/"
+        for key in artifacts.list(prefix):
+            if key.startswith(prefix) and key not in written:
+                artifacts.delete(key)
     return keys
 
 

@@ -15,14 +15,16 @@ import numpy as np
 
 from screenalytics.config import Settings
 from screenalytics.model.contracts import Detector, Recognizer, Tracker
-from screenalytics.model.media import VideoInfo
+from screenalytics.model.media import DecodedSpan, VideoInfo
 from screenalytics.model.names import Stage
 from screenalytics.model.records import Detection
 from screenalytics.model.run import Chips
 from screenalytics.stages.clock import Timer
 from screenalytics.stages.decode import iter_frames, sample_period
 from screenalytics.stages.faces import LANDMARKS, annotate, mouth_motion, shrink
+from screenalytics.stages.prefetch import prefetch
 from screenalytics.stages.shots import CutDetector
+from screenalytics.stages.sparse_detect import SparseDetector
 
 WindowKey = tuple[int, int]  # (track id, window index)
 WindowVectors = dict[WindowKey, tuple[np.ndarray, np.ndarray, bool]]  # embeddings, quality weights, any passed the gate
@@ -38,6 +40,7 @@ class FaceTracks:
     frames_analysed: int
     chips: Chips  # track -> best aligned crops, best first
     shot_frames: dict[int, tuple[float, bytes]] = field(default_factory=dict)  # shot -> (t, JPEG)
+    span: DecodedSpan | None = None  # how much of the video decoded
 
 
 @dataclass
@@ -92,6 +95,7 @@ def follow_faces(
     chips = _BestFaces(s.storage.chips_per_track)
     window_vectors: WindowVectors = {}
     last_crop: dict[int, np.ndarray] = {}
+    sparse = SparseDetector(detector, s.detection)
 
     def flush(before_window: float) -> None:
         """Embed the windows that can no longer gain faces, in one recognizer call."""
@@ -111,7 +115,8 @@ def follow_faces(
         timer.add(Stage.EMBED, t0)
 
     t0 = time.perf_counter()
-    for frame in iter_frames(video, s.decode.stride, s.decode.fps, s.decode.threads):
+    span, dc = DecodedSpan(), s.decode
+    for frame in prefetch(iter_frames(video, dc.stride, dc.fps, dc.threads, dc.on_short, dc.min_coverage, span), dc.prefetch):
         t0 = timer.add(Stage.DECODE, t0)
         n_frames += 1
         if cuts.is_cut(frame.image, frame.t):
@@ -124,7 +129,7 @@ def follow_faces(
             if ok:
                 shot_frames[shot_id] = (frame.t, jpg.tobytes())
         t0 = timer.add(Stage.SHOTS, t0)
-        dets = detector.detect(frame.image)
+        dets = sparse.detect(frame.image, new_shot=n_frames == 1 or bool(cut_times and cut_times[-1] == frame.t))
         t0 = timer.add(Stage.DETECT, t0)
         annotate(dets, frame, recognizer, s.recognition.quality, s.detection.detector)
         t0 = timer.add(Stage.ALIGN, t0)
@@ -163,4 +168,4 @@ def follow_faces(
         gid: [(smp.quality, smp.crop) for _, _, smp in sorted(heap, key=lambda x: -x[2].quality)]
         for gid, heap in chips.heaps.items()
     }
-    return FaceTracks(records, window_vectors, cut_times, n_frames, best, shot_frames)  # type: ignore[arg-type]
+    return FaceTracks(records, window_vectors, cut_times, n_frames, best, shot_frames, span)  # type: ignore[arg-type]
