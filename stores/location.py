@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -112,14 +113,18 @@ def location(cfg: StorageConfig, root: str) -> Location:
     return Location(root, cfg)
 
 
+HTTP_403 = re.compile(r"\(403\)|403 forbidden|status(?: code)?:? ?403|http(?:/[\d.]+)? 403")  # not digits in a path
+
+
 def explain(e: Exception, where: str) -> StorageError:
     """A one-line reason for a storage failure (server down, bad keys, missing bucket...)."""
     if isinstance(e, StorageError):
         return e
     text = str(e) or type(e).__name__
     lowered = text.lower()
-    refused = ("signaturedoesnotmatch", "signature we calculated", "invalidaccesskeyid", "accessdenied", "forbidden", "403")
-    if any(s in lowered for s in refused):
+    refused = ("signaturedoesnotmatch", "signature we calculated", "invalidaccesskeyid", "accessdenied", "forbidden")
+    local = isinstance(e, PermissionError) or "read-only file system" in lowered or "permission denied" in lowered
+    if any(s in lowered for s in refused) or (not local and HTTP_403.search(lowered)):
         why = "the server refused the access keys (check SCREENALYTICS_STORAGE__ACCESS_KEY_ID / __SECRET_ACCESS_KEY)"
     elif "nosuchbucket" in lowered or "bucket does not exist" in lowered:
         why = "the bucket does not exist"
@@ -131,7 +136,7 @@ def explain(e: Exception, where: str) -> StorageError:
         why = "the server cannot be reached (is it running? check storage.endpoint_url)"
     elif "was not found" in lowered or ("not found" in lowered and ".lance" in lowered):
         why = f"a table is missing or has lost files ({text.splitlines()[0][:200]})"
-    elif isinstance(e, PermissionError) or "read-only file system" in lowered or "permission denied" in lowered:
+    elif local:
         why = f"it is not writable ({e.strerror if isinstance(e, OSError) and e.strerror else text.splitlines()[0][:200]})"
     else:
         why = text.splitlines()[0][:300]

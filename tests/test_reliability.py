@@ -338,3 +338,52 @@ def test_s3_refusals_fail_fast_and_store_nothing(s3, media, tmp_path):
         ).list()
         == []
     )
+
+
+@contextlib.contextmanager
+def small_disk(path: Path, megabytes: int) -> Iterator[Path]:
+    """A real filesystem of ``megabytes`` (tmpfs, as root) mounted at ``path``."""
+    path.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small filesystem needs root")
+    mount = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={megabytes}m", "tmpfs", str(path)], capture_output=True)
+    if mount.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mount.stderr.decode().strip()}")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False, capture_output=True)
+
+
+def fill(disk: Path, leave_bytes: int) -> None:
+    """Take all the free space but ``leave_bytes``."""
+    free = shutil.disk_usage(disk).free - leave_bytes
+    with open(disk / "filler", "wb") as f:
+        while free > 0:
+            n = min(free, 1 << 20)
+            f.write(b"\0" * n)
+            free -= n
+
+
+@pytest.mark.parametrize("leave_kb", [0, 256])
+def test_a_full_disk_fails_in_one_line_and_keeps_the_stored_results(media, tmp_path, leave_kb):
+    with small_disk(tmp_path / "disk", 48) as disk:
+        store, out = disk / "store", tmp_path / "out"
+        env = {"SCREENALYTICS_STORAGE__URI": str(store)}
+        runner = CliRunner()
+        first = runner.invoke(cli, run_args(media, out), env=env)
+        assert first.exit_code == 0, first.output
+        before = snapshot(store)
+        fill(disk, leave_kb * 1024)
+        res = runner.invoke(cli, run_args(media, out, extra=["--fps", "3"]), env=env)
+        one_line_error(res, "No space left")
+        os.unlink(disk / "filler")  # space again: one whole run is stored, the old or the new, never a mix
+        results = open_results(load_settings(storage={"uri": str(store)}))
+        runs = {
+            name: set(results.read(name, EP).column("run_id").to_pylist()) for name in ("tracks", "assignments", "screen_time")
+        }
+        assert len(set().union(*runs.values())) == 1, runs
+        if leave_kb == 0:  # no room even for the checks before the run: nothing changed at all
+            assert snapshot(store)["tables"] == before["tables"]
+        shown = runner.invoke(cli, ["screen-time", EP], env=env)
+        assert shown.exit_code == 0 and "obama" in shown.output
