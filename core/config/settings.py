@@ -161,6 +161,11 @@ class DiarizationConfig(Section):
     num_speakers: int | None = Field(default=None, ge=1)
     min_gap_s: float = Field(ge=0)
     min_turn_s: float = Field(ge=0)
+    resegment_window_s: float = Field(default=1.0, ge=0)
+    resegment_hop_s: float = Field(default=0.5, gt=0)
+    resegment_min_s: float = Field(default=0.3, gt=0)
+    resegment_iterations: int = Field(default=3, ge=0)
+    resegment_keep_margin: float = Field(default=0.1, ge=0, le=2)
 
 
 class TranscriptionConfig(Section):
