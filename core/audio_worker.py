@@ -15,7 +15,8 @@ from typing import Any
 from screenalytics.config import load_settings
 from screenalytics.errors import ScreenalyticsError
 from screenalytics.model.names import PluginKind
-from screenalytics.pipeline import Pipeline
+from screenalytics.registry.instances import PluginInstances
+from screenalytics.registry.models import ModelStore
 from screenalytics.stages.background import hear, load_class
 from screenalytics.stages.clock import Timer
 
@@ -34,8 +35,9 @@ def main() -> None:
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
     try:
         classes = {PluginKind(kind): load_class(path) for kind, path in paths.items()}  # the parent's plugins
-        pipeline = Pipeline(load_settings(**settings), classes=classes)
-        outcome: tuple[str, Any] = ("ok", hear(pipeline, *args, timer=Timer()))
+        s = load_settings(**settings)
+        plugins = PluginInstances(s, ModelStore(s.models_dir), classes)  # not a Pipeline: no vision or store imports
+        outcome: tuple[str, Any] = ("ok", hear(plugins, *args, timer=Timer()))
     except BaseException as e:  # hand every failure to the parent, as the error it would have raised
         try:
             pickle.dumps(e)

@@ -23,6 +23,7 @@ from screenalytics.model.media import VideoInfo
 from screenalytics.model.names import AUDIO_STAGES, Output, PluginKind, Stage, with_prerequisites
 from screenalytics.model.records import FaceEmbedding
 from screenalytics.model.run import RunContext, RunResult
+from screenalytics.registry.instances import PluginInstances
 from screenalytics.registry.models import ModelStore, model_specs
 from screenalytics.registry.plugins import call_event, get_implementation, plugin_options
 from screenalytics.stages.background import AUDIO_KINDS, BackgroundListening, Heard, hear, importable
@@ -70,7 +71,7 @@ class Pipeline:
             # Resolve names first: an unknown plugin is a config error before any work is done.
             self.classes = {kind: get_implementation(kind, kind.selected(settings)) for kind in self.kinds_in_use()}
             self.exporter_classes = [get_implementation(PluginKind.EXPORTER, n) for n in settings.screen_time.exporters]
-        self._instances: dict[PluginKind, Any] = {}
+        self.instances = PluginInstances(settings, self.models, self.classes)
 
     def kinds_in_use(self) -> list[PluginKind]:
         kinds = [PluginKind.DETECTOR, PluginKind.TRACKER, PluginKind.RECOGNIZER]
@@ -82,19 +83,11 @@ class Pipeline:
 
     def plugin(self, kind: PluginKind) -> Any:
         """The configured implementation of ``kind``, loaded on first use (trackers: use new_tracker)."""
-        if kind not in self._instances:
-            if kind not in self.classes:
-                raise ValueError(f"no {kind} in use with these settings")
-            cls = self.classes[kind]
-            if kind == PluginKind.DIARIZER:
-                self._instances[kind] = cls(self.settings, self.models, self.plugin(PluginKind.SPEAKER_EMBEDDER))
-            else:
-                self._instances[kind] = cls(self.settings, self.models)
-        return self._instances[kind]
+        return self.instances.get(kind)
 
     def use(self, kind: PluginKind, instance: Any) -> None:
         """Run with this instance of ``kind`` instead of loading the configured one."""
-        self._instances[kind] = instance
+        self.instances.loaded[kind] = instance
 
     def new_tracker(self, frame_rate: float) -> Any:
         return self.classes[PluginKind.TRACKER](self.settings, frame_rate)
@@ -180,7 +173,7 @@ class Pipeline:
     def _listens_apart(self) -> bool:
         """Whether the audio stages can run in a child process: not when a caller handed us plugin
         instances, and only with plugin classes a fresh process can import by name."""
-        if not self.settings.audio.parallel or set(AUDIO_KINDS) & set(self._instances):
+        if not self.settings.audio.parallel or set(AUDIO_KINDS) & set(self.instances.loaded):
             return False
         return all(importable(self.classes[k]) for k in AUDIO_KINDS if k in self.classes)
 

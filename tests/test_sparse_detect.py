@@ -11,25 +11,25 @@ from screenalytics.stages.sparse_detect import SparseDetector, windows_around
 from tests.conftest import VIDEO
 
 
-def test_windows_cover_each_face_merge_when_they_overlap_and_stay_inside_the_frame() -> None:
-    boxes = np.array([[100, 100, 140, 140], [150, 110, 190, 150], [600, 300, 640, 340]], dtype=np.float32)
-    wins = windows_around(boxes, 640, 360, margin=1.0, align=32, min_side=96)
-    assert len(wins) == 2  # the first two faces' windows overlap and are merged
-    for x0, y0, x1, y1 in wins:
-        assert 0 <= x0 < x1 <= 640 and 0 <= y0 < y1 <= 360
-        assert (x1 - x0) % 32 == 0 or x1 - x0 == 640
-    for bx in boxes:  # every face lies inside a window
-        assert any(w[0] <= bx[0] and w[1] <= bx[1] and bx[2] <= w[2] and bx[3] <= w[3] for w in wins)
+def test_windows_are_squares_around_each_face_inside_the_frame() -> None:
+    boxes = np.array([[100, 100, 140, 140], [150, 110, 190, 150], [600, 300, 640, 340], [0, 0, 300, 350]], dtype=np.float32)
+    wins = windows_around(boxes, 640, 360, margin=1.0, min_side=96)
+    assert len(wins) == len(boxes)
+    assert [w[2] - w[0] for w in wins] == [120, 120, 120, 360]  # 3 face sides; never beyond the shorter frame side
+    for (x0, y0, x1, y1), bx in zip(wins, boxes):
+        assert 0 <= x0 < x1 <= 640 and 0 <= y0 < y1 <= 360 and x1 - x0 == y1 - y0
+        assert x0 <= bx[0] and y0 <= bx[1] and bx[2] <= x1 and min(bx[3], 360) <= y1  # the face lies inside
 
 
 class Counting:
-    """The real detector, counting the pixels it is asked to search."""
+    """The real detector, counting the pixels it is asked to search and the input sizes."""
 
     def __init__(self, inner: object) -> None:
-        self.inner, self.pixels = inner, 0
+        self.inner, self.pixels, self.shapes = inner, 0, set()
 
     def detect(self, image: np.ndarray) -> sv.Detections:
         self.pixels += image.shape[0] * image.shape[1]
+        self.shapes.add(image.shape[:2])
         return self.inner.detect(image)  # type: ignore[attr-defined]
 
 
@@ -51,3 +51,4 @@ def test_windowed_frames_find_the_faces_a_full_search_finds(pipeline) -> None:  
     assert agree / total >= 0.95, (agree, total)
     assert windowed.window_frames > windowed.full_frames  # most frames were windowed...
     assert sparse.pixels < 0.8 * full.pixels  # ...and searched fewer pixels (a crowd scene: many windows)
+    assert sparse.shapes == {(360, 640), (cfg.window_px, cfg.window_px)}  # one window size: the detector never re-plans

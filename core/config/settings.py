@@ -73,6 +73,14 @@ class DetectionConfig(Section):
     full_every: int = Field(1, ge=1, le=250)
     window_margin: float = Field(1.0, ge=0.25, le=10)
     window_min_px: int = Field(96, ge=16)
+    window_px: int = Field(320, ge=0, le=4096)
+
+    @field_validator("window_px")
+    @classmethod
+    def _window_px(cls, v: int) -> int:
+        if 0 < v < 32:
+            raise ValueError("must be 0 (source resolution) or at least 32")
+        return v
 
 
 class TrackingConfig(Section):

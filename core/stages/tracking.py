@@ -8,6 +8,7 @@ import itertools
 import time
 from collections import defaultdict
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import cv2
@@ -97,73 +98,87 @@ def follow_faces(
     last_crop: dict[int, np.ndarray] = {}
     sparse = SparseDetector(detector, s.detection)
 
-    def flush(before_window: float) -> None:
-        """Embed the windows that can no longer gain faces, in one recognizer call."""
-        keys = [key for key in windows.heaps if key[1] < before_window]  # type: ignore[index]
-        if not keys:
-            return
+    # The recognizer runs in a worker thread (onnxruntime releases the GIL) while this one decodes
+    # and detects the next frames: on two cores the embedding then costs almost no wall time.
+    embedder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embed")
+    pending: list[Future[None]] = []
+
+    def embed_windows(owners: list[tuple[WindowKey, _Sample]]) -> None:
         t0 = time.perf_counter()
-        owners = [(key, smp) for key in keys for _, _, smp in windows.heaps.pop(key)]
         vectors = recognizer.embed(np.stack([smp.crop for _, smp in owners]))
         grouped: dict[WindowKey, list[tuple[np.ndarray, _Sample]]] = defaultdict(list)
         for (key, smp), vec in zip(owners, vectors):
-            grouped[key].append((vec, smp))  # type: ignore[index]
+            grouped[key].append((vec, smp))
         for key, items in grouped.items():
             good = [(v, sm) for v, sm in items if sm.passed]
             use = good or items
             window_vectors[key] = (np.stack([v for v, _ in use]), np.array([max(sm.quality, 1e-3) for _, sm in use]), bool(good))
         timer.add(Stage.EMBED, t0)
 
-    t0 = time.perf_counter()
-    span, dc = DecodedSpan(), s.decode
-    for frame in prefetch(iter_frames(video, dc.stride, dc.fps, dc.threads, dc.on_short, dc.min_coverage, span), dc.prefetch):
-        t0 = timer.add(Stage.DECODE, t0)
-        n_frames += 1
-        if cuts.is_cut(frame.image, frame.t):
-            shot_id += 1
-            cut_times.append(frame.t)
-            tracker = new_tracker(1.0 / period)
-        if shot_id not in shot_frames:  # each shot's first frame, for browsing and review
-            small, _ = shrink(frame.image, s.storage.frame_max_side)
-            ok, jpg = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, 85])
-            if ok:
-                shot_frames[shot_id] = (frame.t, jpg.tobytes())
-        t0 = timer.add(Stage.SHOTS, t0)
-        dets = sparse.detect(frame.image, new_shot=n_frames == 1 or bool(cut_times and cut_times[-1] == frame.t))
-        t0 = timer.add(Stage.DETECT, t0)
-        annotate(dets, frame, recognizer, s.recognition.quality, s.detection.detector)
-        t0 = timer.add(Stage.ALIGN, t0)
-        tracked = tracker.update(dets, frame.t)
-        t0 = timer.add(Stage.TRACK, t0)
-        d = tracked.data
-        for i in range(len(tracked)):
-            key = (shot_id, int(tracked.tracker_id[i]))
-            if key not in global_ids:
-                global_ids[key] = next(next_id)
-            gid = global_ids[key]
-            t, crop = float(d["t"][i]), d["crop"][i]
-            records.append(
-                Detection(
-                    int(d["frame_index"][i]),
-                    t,
-                    float(d["duration"][i]),
-                    shot_id,
-                    *(float(x) for x in tracked.xyxy[i]),
-                    float(tracked.confidence[i]),
-                    [float(x) for x in d[LANDMARKS][i].reshape(-1)],
-                    gid,
-                    float(d["quality"][i]),
-                    mouth_motion(last_crop.get(gid), crop),
-                )
-            )
-            last_crop[gid] = crop
-            smp = _Sample(float(d["quality"][i]), bool(d["passed"][i]), t, crop)
-            chips.offer(gid, smp.quality, smp)  # best faces of the track, for thumbnails
-            windows.offer((gid, int(t // window_s)), smp.key(), smp)
-        flush(frame.t // window_s)
-        timer.report(Stage.DETECT, frame.t + frame.duration, video.duration_s)
+    def flush(before_window: float) -> None:
+        """Hand the windows that can no longer gain faces to the embedding thread, in one call."""
+        keys = [key for key in windows.heaps if key[1] < before_window]  # type: ignore[index]
+        if keys:
+            owners = [(key, smp) for key in keys for _, _, smp in windows.heaps.pop(key)]
+            pending.append(embedder.submit(embed_windows, owners))  # type: ignore[arg-type]
+        while pending and pending[0].done():
+            pending.pop(0).result()  # an embedding error surfaces here, not at the end
+
+    try:
         t0 = time.perf_counter()
-    flush(float("inf"))
+        span, dc = DecodedSpan(), s.decode
+        for frame in prefetch(iter_frames(video, dc.stride, dc.fps, dc.threads, dc.on_short, dc.min_coverage, span), dc.prefetch):
+            t0 = timer.add(Stage.DECODE, t0)
+            n_frames += 1
+            if cuts.is_cut(frame.image, frame.t):
+                shot_id += 1
+                cut_times.append(frame.t)
+                tracker = new_tracker(1.0 / period)
+            if shot_id not in shot_frames:  # each shot's first frame, for browsing and review
+                small, _ = shrink(frame.image, s.storage.frame_max_side)
+                ok, jpg = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, 85])
+                if ok:
+                    shot_frames[shot_id] = (frame.t, jpg.tobytes())
+            t0 = timer.add(Stage.SHOTS, t0)
+            dets = sparse.detect(frame.image, new_shot=n_frames == 1 or bool(cut_times and cut_times[-1] == frame.t))
+            t0 = timer.add(Stage.DETECT, t0)
+            annotate(dets, frame, recognizer, s.recognition.quality, s.detection.detector)
+            t0 = timer.add(Stage.ALIGN, t0)
+            tracked = tracker.update(dets, frame.t)
+            t0 = timer.add(Stage.TRACK, t0)
+            d = tracked.data
+            for i in range(len(tracked)):
+                key = (shot_id, int(tracked.tracker_id[i]))
+                if key not in global_ids:
+                    global_ids[key] = next(next_id)
+                gid = global_ids[key]
+                t, crop = float(d["t"][i]), d["crop"][i]
+                records.append(
+                    Detection(
+                        int(d["frame_index"][i]),
+                        t,
+                        float(d["duration"][i]),
+                        shot_id,
+                        *(float(x) for x in tracked.xyxy[i]),
+                        float(tracked.confidence[i]),
+                        [float(x) for x in d[LANDMARKS][i].reshape(-1)],
+                        gid,
+                        float(d["quality"][i]),
+                        mouth_motion(last_crop.get(gid), crop),
+                    )
+                )
+                last_crop[gid] = crop
+                smp = _Sample(float(d["quality"][i]), bool(d["passed"][i]), t, crop)
+                chips.offer(gid, smp.quality, smp)  # best faces of the track, for thumbnails
+                windows.offer((gid, int(t // window_s)), smp.key(), smp)
+            flush(frame.t // window_s)
+            timer.report(Stage.DETECT, frame.t + frame.duration, video.duration_s)
+            t0 = time.perf_counter()
+        flush(float("inf"))
+        for job in pending:
+            job.result()
+    finally:
+        embedder.shutdown(wait=True, cancel_futures=True)
     best = {
         gid: [(smp.quality, smp.crop) for _, _, smp in sorted(heap, key=lambda x: -x[2].quality)]
         for gid, heap in chips.heaps.items()
