@@ -74,6 +74,7 @@ class DetectionConfig(Section):
     window_margin: float = Field(1.0, ge=0.25, le=10)
     window_min_px: int = Field(96, ge=16)
     window_px: int = Field(320, ge=0, le=4096)
+    window_keep_iou: float = Field(0.1, ge=0, le=1)
 
     @field_validator("window_px")
     @classmethod

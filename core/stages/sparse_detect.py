@@ -76,7 +76,8 @@ class SparseDetector:
         h, w = image.shape[:2]
         size = self.cfg.window_px
         found = []
-        for x0, y0, x1, y1 in windows_around(last.xyxy, w, h, self.cfg.window_margin, self.cfg.window_min_px):
+        wins = windows_around(last.xyxy, w, h, self.cfg.window_margin, self.cfg.window_min_px)
+        for face, (x0, y0, x1, y1) in zip(last.xyxy, wins):
             part_img = image[y0:y1, x0:x1]
             scale = 1.0
             if size:
@@ -90,14 +91,15 @@ class SparseDetector:
             part = self.detector.detect(np.ascontiguousarray(part_img))
             if len(part):
                 offset = np.array([x0, y0], dtype=np.float32)
-                found.append(
-                    make_detections(
-                        part.xyxy / scale + np.tile(offset, 2),
-                        part.confidence,
-                        part.data[LANDMARKS] / scale + offset,
-                        min_face_px=self.cfg.min_face_px,
-                    )
+                dets = make_detections(
+                    part.xyxy / scale + np.tile(offset, 2),
+                    part.confidence,
+                    part.data[LANDMARKS] / scale + offset,
+                    min_face_px=self.cfg.min_face_px,
                 )
+                # a window follows its own face: new faces are the full frames' to find (a window's
+                # crop of the background can fool the detector where the whole frame does not)
+                found.append(dets[sv.box_iou_batch(dets.xyxy, face[None])[:, 0] >= self.cfg.window_keep_iou])
         if not found:
             return make_detections(np.empty((0, 4)), np.empty(0), np.empty((0, 5, 2)))
         dets = sv.Detections.merge(found) if len(found) > 1 else found[0]
