@@ -57,20 +57,13 @@ def episode_id_for(video: Path) -> str:
 class Pipeline:
     """Runs episodes through the configured plugins. Build once, run many videos."""
 
-    def __init__(
-        self, settings: Settings, models: ModelStore | None = None, classes: dict[PluginKind, type] | None = None
-    ) -> None:
-        """``classes`` pins the implementations (the audio child process gets its parent's, by
-        import path); otherwise they are resolved from the settings and the installed plugins."""
+    def __init__(self, settings: Settings, models: ModelStore | None = None) -> None:
         self.settings = settings
         self.models = models or ModelStore(settings.models_dir)
-        if classes is not None:
-            self.classes, self.exporter_classes = dict(classes), []
-        else:
-            plugin_options(settings)  # a bad plugin setting fails here, before any work
-            # Resolve names first: an unknown plugin is a config error before any work is done.
-            self.classes = {kind: get_implementation(kind, kind.selected(settings)) for kind in self.kinds_in_use()}
-            self.exporter_classes = [get_implementation(PluginKind.EXPORTER, n) for n in settings.screen_time.exporters]
+        plugin_options(settings)  # a bad plugin setting fails here, before any work
+        # Resolve names first: an unknown plugin is a config error before any work is done.
+        self.classes = {kind: get_implementation(kind, kind.selected(settings)) for kind in self.kinds_in_use()}
+        self.exporter_classes = [get_implementation(PluginKind.EXPORTER, n) for n in settings.screen_time.exporters]
         self.instances = PluginInstances(settings, self.models, self.classes)
 
     def kinds_in_use(self) -> list[PluginKind]:
@@ -83,7 +76,7 @@ class Pipeline:
 
     def plugin(self, kind: PluginKind) -> Any:
         """The configured implementation of ``kind``, loaded on first use (trackers: use new_tracker)."""
-        return self.instances.get(kind)
+        return self.instances.plugin(kind)
 
     def use(self, kind: PluginKind, instance: Any) -> None:
         """Run with this instance of ``kind`` instead of loading the configured one."""

@@ -19,17 +19,14 @@ class PluginInstances:
         self.settings, self.models, self.classes = settings, models, classes
         self.loaded: dict[PluginKind, Any] = {}
 
-    def get(self, kind: PluginKind) -> Any:
+    def plugin(self, kind: PluginKind) -> Any:
+        """The instance of ``kind`` (the same call the audio stages make on a Pipeline)."""
         if kind not in self.loaded:
             if kind not in self.classes:
                 raise ValueError(f"no {kind} in use with these settings")
             cls = self.classes[kind]
             if kind == PluginKind.DIARIZER:
-                self.loaded[kind] = cls(self.settings, self.models, self.get(PluginKind.SPEAKER_EMBEDDER))
+                self.loaded[kind] = cls(self.settings, self.models, self.plugin(PluginKind.SPEAKER_EMBEDDER))
             else:
                 self.loaded[kind] = cls(self.settings, self.models)
         return self.loaded[kind]
-
-    def plugin(self, kind: PluginKind) -> Any:
-        """The same as ``get``: what the audio stages call on a Pipeline."""
-        return self.get(kind)

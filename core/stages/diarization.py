@@ -193,12 +193,11 @@ def resegment(
             hits[a:b] += 1
     heard = hits > 0
     gap[heard] /= hits[heard, None]
+    # only frames of one voice (where the segmentation hears two, it knows better than 1 s chunks),
+    # and only where the chunks clearly prefer another speaker to the frame's own
+    own = np.where(binary, gap, np.inf).min(axis=1)
+    move = np.flatnonzero(heard & (count == 1) & (own <= -cfg.resegment_keep_margin))
     out = binary.copy()
-    best = np.argmax(gap, axis=1)
-    # only frames of one voice: where the segmentation hears two, it knows better than 1 s chunks
-    for f in np.flatnonzero(heard & (count == 1)):
-        if gap[f, binary[f]].min() > -cfg.resegment_keep_margin:
-            continue  # the chunks do not clearly prefer another speaker
-        out[f] = False
-        out[f, best[f]] = True
+    out[move] = False
+    out[move, np.argmax(gap[move], axis=1)] = True
     return out, centroids

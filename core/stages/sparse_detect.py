@@ -2,9 +2,10 @@
 
 Faces move little from one frame to the next, so after a full-frame detection the next frames
 need the detector only in a window around each face found last, scaled to a small fixed size
-(the face then spans about a third of it, where the detector is at its best): a few small windows
-cost a fraction of a full frame, and a frame with nobody in it costs nothing. A full frame is searched again on every cut, every
-``full_every`` frames (new faces), and as soon as a window loses a face it had.
+(the face then spans about a third of it, where the detector is at its best): a few small
+windows cost a fraction of a full frame, and a frame with nobody in it costs nothing. A full
+frame is searched again on every cut, every ``full_every`` frames (new faces), when the faces
+are too many for windows to be cheaper, and as soon as a window loses a face it had.
 """
 
 from __future__ import annotations
@@ -85,9 +86,9 @@ class SparseDetector:
                 if scale < 1.0:
                     side = min(size, round((x1 - x0) * scale))
                     part_img = cv2.resize(part_img, (side, side), interpolation=cv2.INTER_AREA)
-                pad_y, pad_x = size - part_img.shape[0], size - part_img.shape[1]
-                if pad_x > 0 or pad_y > 0:
-                    part_img = cv2.copyMakeBorder(part_img, 0, max(0, pad_y), 0, max(0, pad_x), cv2.BORDER_CONSTANT)
+                pad = size - part_img.shape[0]  # windows are square and at most ``size`` once scaled
+                if pad > 0:
+                    part_img = cv2.copyMakeBorder(part_img, 0, pad, 0, pad, cv2.BORDER_CONSTANT)
             part = self.detector.detect(np.ascontiguousarray(part_img))
             if len(part):
                 offset = np.array([x0, y0], dtype=np.float32)
