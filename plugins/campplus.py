@@ -43,10 +43,26 @@ class CAMPlusEmbedder:
         opts.frame_opts.samp_freq = audio.sample_rate
         opts.mel_opts.num_bins = 80
         fb = knf.OnlineFbank(opts)
-        fb.accept_waveform(audio.sample_rate, audio.samples * 32768.0)
-        fb.input_finished()
-        n = fb.num_frames_ready
-        feats = np.stack([fb.get_frame(i) for i in range(n)]).astype(np.float32) if n else np.zeros((0, 80), np.float32)
+        # fed a minute at a time and emptied as it goes: given the whole soundtrack at once, fbank
+        # holds a scaled copy of it and all its frames besides ours (an hour: ~350 MB more)
+        step = 60 * audio.sample_rate
+        feats = np.empty((int(len(audio.samples) / (HOP)) + 1, 80), np.float32)
+        n = 0
+        for first in range(0, len(audio.samples) + 1, step):
+            piece = audio.samples[first : first + step]
+            if len(piece):
+                fb.accept_waveform(audio.sample_rate, piece * 32768.0)
+            if first + step >= len(audio.samples):
+                fb.input_finished()
+            ready = fb.num_frames_ready
+            for i in range(n, ready):
+                feats[i] = fb.get_frame(i)
+            if ready > n:
+                fb.pop(ready - n)
+            n = ready
+            if first + step >= len(audio.samples):
+                break
+        feats = feats[:n]
         self._cache = (key, feats)
         return feats
 
@@ -56,10 +72,14 @@ class CAMPlusEmbedder:
         centres = (np.arange(len(feats)) * HOP + WIN / 2) / audio.sample_rate
         out = np.zeros((len(ranges), self.dim), np.float32)
         for i, item in enumerate(ranges):
-            mask = np.zeros(len(feats), bool)
-            for s, e in item:
-                mask |= (centres >= s) & (centres < e)
-            x = feats[mask][: self.cfg.batch_frames]
+            # the frames centred in the item's ranges, in order and once each (found by bisection:
+            # a mask over the whole soundtrack per item made an hour's embeddings quadratic)
+            bounds = np.searchsorted(centres, np.asarray(item, np.float64).reshape(-1, 2))
+            picked = [np.arange(a, b) for a, b in bounds if b > a]
+            if not picked:
+                continue
+            idx = np.unique(np.concatenate(picked)) if len(picked) > 1 else picked[0]
+            x = feats[idx[: self.cfg.batch_frames]]
             if len(x) == 0:
                 continue
             if len(x) < MIN_FRAMES:

@@ -63,6 +63,9 @@ class FasterWhisperTranscriber:
         compute_type: str = "int8"
         beam_size: int = Field(1, ge=1)
         batch_size: int = Field(4, ge=1)  # speech pieces decoded together (1 = one at a time)
+        # pieces handed to the batched pipeline per call: it computes every piece's features before
+        # decoding, so one call over an hour of speech would hold them all (memory grows with length)
+        pieces_per_call: int = Field(32, ge=1)
         cpu_threads: int = Field(0, ge=0)  # 0 = CTranslate2 decides
         region_gap_s: float = Field(0.6, ge=0)  # VAD speech regions closer than this are transcribed together
         max_region_s: float = Field(28.0, gt=1)  # Whisper sees at most 30 s at once
@@ -91,16 +94,19 @@ class FasterWhisperTranscriber:
         if not pieces:
             return []
         options = dict(language=self.language, beam_size=self.cfg.beam_size, word_timestamps=True, vad_filter=False)
+        words: list[Word] = []
         if self._batched is not None:
             # several speech pieces decoded at once: about twice the throughput on CPU
-            segments, _ = self._batched.transcribe(
-                audio.samples,
-                clip_timestamps=[{"start": s, "end": e} for s, e in pieces],
-                batch_size=self.cfg.batch_size,
-                **options,
-            )
-            return [Word(w.start, w.end, w.word, float(w.probability)) for seg in segments for w in seg.words or []]
-        words: list[Word] = []
+            step = self.cfg.pieces_per_call
+            for group in (pieces[i : i + step] for i in range(0, len(pieces), step)):
+                segments, _ = self._batched.transcribe(
+                    audio.samples,
+                    clip_timestamps=[{"start": s, "end": e} for s, e in group],
+                    batch_size=self.cfg.batch_size,
+                    **options,
+                )
+                words += [Word(w.start, w.end, w.word, float(w.probability)) for seg in segments for w in seg.words or []]
+            return words
         for s, e in pieces:
             segments, _ = self._model.transcribe(audio.slice(s, e), condition_on_previous_text=False, **options)
             words += [Word(s + w.start, s + w.end, w.word, float(w.probability)) for seg in segments for w in seg.words or []]

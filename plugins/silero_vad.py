@@ -44,17 +44,24 @@ class SileroVAD:
         n_chunks = max(1, int(np.ceil(len(x) / CHUNK)))
         streams = max(1, min(self.options.streams, n_chunks // MIN_STREAM_CHUNKS))
         per_stream = int(np.ceil(n_chunks / streams))
-        padded = np.zeros((WARMUP + streams * per_stream) * CHUNK, np.float32)
-        padded[WARMUP * CHUNK : WARMUP * CHUNK + len(x)] = x
-        chunks = padded.reshape(-1, CHUNK)
-        # stream j reads chunks [j*per_stream, (j+1)*per_stream + WARMUP) of the padded file
-        lanes = np.stack([chunks[j * per_stream : (j + 1) * per_stream + WARMUP] for j in range(streams)])
+        # Stream j reads chunks [j*per_stream - WARMUP, (j+1)*per_stream) of the file (zeros outside
+        # it), gathered step by step from a view of the samples: padded copies of the whole
+        # soundtrack cost twice its size (an hour: +460 MB).
+        full = len(x) // CHUNK
+        body = x[: full * CHUNK].reshape(full, CHUNK)
+        tail = np.zeros(CHUNK, np.float32)
+        tail[: len(x) - full * CHUNK] = x[full * CHUNK :]
+        firsts = np.arange(streams) * per_stream - WARMUP
         state = np.zeros((2, streams, 128), np.float32)
         context = np.zeros((streams, CONTEXT), np.float32)
         sr = np.array(16000, dtype=np.int64)
         probs = np.zeros((streams, per_stream + WARMUP), np.float32)
         for i in range(per_stream + WARMUP):
-            chunk = lanes[:, i]
+            idx = firsts + i
+            chunk = np.zeros((streams, CHUNK), np.float32)
+            inside = (idx >= 0) & (idx < full)
+            chunk[inside] = body[idx[inside]]
+            chunk[idx == full] = tail
             out, state = self._sess.run(None, {"input": np.concatenate([context, chunk], axis=1), "state": state, "sr": sr})
             probs[:, i] = out[:, 0]
             context = chunk[:, -CONTEXT:]

@@ -42,6 +42,7 @@ class RuntimeConfig(Section):
     providers: list[str]
     intra_op_threads: int = Field(ge=0)
     require_gpu: bool = False  # fail when a model would run anywhere but on a GPU
+    flush_denormals: bool = True  # zero subnormal weights when loading an ONNX model (CPU speed)
 
 
 class DecodeConfig(Section):

@@ -136,6 +136,30 @@ def iter_frames(
     yield pending
 
 
+MAX_DECLARED_S = 24 * 3600  # a container claiming more is not believed up front (the buffer grows)
+
+
+class _Samples:
+    """A float32 buffer filled chunk by chunk."""
+
+    def __init__(self, capacity: int) -> None:
+        self.data = np.empty(max(capacity, 1), np.float32)
+        self.n = 0
+
+    def add(self, chunk: np.ndarray) -> None:
+        end = self.n + len(chunk)
+        if end > len(self.data):
+            grown = np.empty(max(end, len(self.data) + len(self.data) // 4), np.float32)
+            grown[: self.n] = self.data[: self.n]
+            self.data = grown
+        self.data[self.n : end] = chunk
+        self.n = end
+
+    def done(self) -> np.ndarray:
+        """The samples, without the unused tail (a copy only when much was left over)."""
+        return self.data[: self.n] if self.n > len(self.data) * 0.9 else self.data[: self.n].copy()
+
+
 def load_audio(path: Path | str, sample_rate: int = 16000) -> Audio | None:
     """Decode the first audio stream, resampled to mono ``sample_rate``; None when there is none."""
     path = Path(path)
@@ -151,14 +175,20 @@ def load_audio(path: Path | str, sample_rate: int = 16000) -> Audio | None:
         stream = container.streams.audio[0]
         stream.thread_type = "AUTO"
         resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
-        chunks: list[np.ndarray] = []
+        # One buffer the size the container declares, filled in place (grown if it was wrong):
+        # collecting an hour's ~50,000 chunks and concatenating them peaked at three copies of
+        # the soundtrack (700 MB) and left the heap fragmented.
+        declared = float(stream.duration * stream.time_base) if stream.duration else (container.duration or 0) / av.time_base
+        buffer = _Samples(int(min(declared, MAX_DECLARED_S) * sample_rate) + sample_rate)
         try:
             for frame in container.decode(stream):
-                chunks.extend(f.to_ndarray().reshape(-1) for f in resampler.resample(frame))
-            chunks.extend(f.to_ndarray().reshape(-1) for f in resampler.resample(None))
+                for f in resampler.resample(frame):
+                    buffer.add(f.to_ndarray().reshape(-1))
+            for f in resampler.resample(None):
+                buffer.add(f.to_ndarray().reshape(-1))
         except av.error.FFmpegError as e:
             raise InputError(f"audio track is corrupt in {path}: {e}") from None
-    samples = np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
+    samples = buffer.done()
     return Audio(samples, sample_rate)
 
 

@@ -45,16 +45,18 @@ def listen(
     t0 = time.perf_counter()
     regions = vad.detect(audio)
     t0 = timer.add(Stage.VAD, t0)
+    # Speech to text before diarization: the transcriber's working memory is gone by the time the
+    # speaker embedder holds the soundtrack's fbank, so the two peaks do not add up.
+    words: list[Word] = []
+    if transcriber is not None:
+        timer.report(Stage.TRANSCRIBE, 0, 1)
+        words = transcriber.transcribe(audio, regions)
+        t0 = timer.add(Stage.TRANSCRIBE, t0)
     timer.report(Stage.DIARIZE, 0, 1)
     diarization = diarizer.diarize(audio, num_speakers)
     t0 = timer.add(Stage.DIARIZE, t0)
     # a clustering diarizer already has a voice per speaker: embed again only for those that do not
     vectors = diarization.speaker_embeddings or speaker_embeddings(audio, diarization, embedder)
     voice_ids = identify_speakers(vectors, voices, s.voicebank) if voices else {}
-    t0 = timer.add(Stage.VOICES, t0)
-    words: list[Word] = []
-    if transcriber is not None:
-        timer.report(Stage.TRANSCRIBE, 0, 1)
-        words = transcriber.transcribe(audio, regions)
-        timer.add(Stage.TRANSCRIBE, t0)
+    timer.add(Stage.VOICES, t0)
     return Listening(regions, diarization, vectors, voice_ids, words)

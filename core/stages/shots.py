@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 
 from screenalytics.config import ShotsConfig
+from screenalytics.stages.faces import downscale
 
 
 class CutDetector:
@@ -19,7 +20,7 @@ class CutDetector:
     def _hist(self, image_bgr: np.ndarray) -> np.ndarray:
         h, w = image_bgr.shape[:2]
         width = min(self.cfg.resize_width, w)
-        small = cv2.resize(image_bgr, (width, max(1, round(h * width / w))), interpolation=cv2.INTER_AREA)
+        small = downscale(image_bgr, width, max(1, round(h * width / w)))
         hsv = cv2.cvtColor(small, cv2.COLOR_BGR2HSV)
         hb, sb = self.cfg.hist_bins
         hist = cv2.calcHist([hsv], [0, 1], None, [hb, sb], [0, 180, 0, 256])

@@ -16,7 +16,7 @@ import supervision as sv
 
 from screenalytics.config import DetectionConfig
 from screenalytics.model.contracts import Detector
-from screenalytics.stages.faces import LANDMARKS, make_detections
+from screenalytics.stages.faces import LANDMARKS, downscale, make_detections
 
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1 in frame pixels
 
@@ -85,7 +85,7 @@ class SparseDetector:
                 scale = min(1.0, size / (x1 - x0))
                 if scale < 1.0:
                     side = min(size, round((x1 - x0) * scale))
-                    part_img = cv2.resize(part_img, (side, side), interpolation=cv2.INTER_AREA)
+                    part_img = downscale(part_img, side, side)
                 pad = size - part_img.shape[0]  # windows are square and at most ``size`` once scaled
                 if pad > 0:
                     part_img = cv2.copyMakeBorder(part_img, 0, pad, 0, pad, cv2.BORDER_CONSTANT)

@@ -134,6 +134,7 @@ def follow_faces(
                 shot_id += 1
                 cut_times.append(frame.t)
                 tracker = new_tracker(1.0 / period)
+                last_crop.clear()  # tracks end at a cut: their last crops are no longer needed
             if shot_id not in shot_frames:  # each shot's first frame, for browsing and review
                 small, _ = shrink(frame.image, s.storage.frame_max_side)
                 ok, jpg = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, 85])
@@ -152,7 +153,8 @@ def follow_faces(
                 if key not in global_ids:
                     global_ids[key] = next(next_id)
                 gid = global_ids[key]
-                t, crop = float(d["t"][i]), d["crop"][i]
+                # a copy: a view would keep every face of this frame alive as long as one chip of it is
+                t, crop = float(d["t"][i]), d["crop"][i].copy()
                 records.append(
                     Detection(
                         int(d["frame_index"][i]),
