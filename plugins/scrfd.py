@@ -10,7 +10,7 @@ from screenalytics import hookimpl
 from screenalytics.config import Settings
 from screenalytics.registry.models import ModelFile, ModelSpec, ModelStore
 from screenalytics.runtime import providers, uses_gpu
-from screenalytics.stages.faces import make_detections, shrink
+from screenalytics.stages.faces import make_detections, shrink_for_detection
 
 INSIGHTFACE = "https://github.com/deepinsight/insightface/tree/master/python-package"
 NON_COMMERCIAL = "InsightFace models are for non-commercial research use"
@@ -46,7 +46,7 @@ class SCRFDDetector:
         models.record(options.model, self.model_path, "onnxruntime", runtime.providers, used, runtime.require_gpu)
 
     def detect(self, frame_bgr: np.ndarray) -> sv.Detections:
-        image, scale = shrink(frame_bgr, self.cfg.max_side)
+        image, scale = shrink_for_detection(frame_bgr, self.cfg)
         boxes, kps = self._model.detect(image, input_size=self._input_size)
         if boxes is None or len(boxes) == 0:
             return make_detections(np.empty((0, 4)), np.empty(0), np.empty((0, 5, 2)))

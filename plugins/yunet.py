@@ -11,7 +11,7 @@ from screenalytics import hookimpl
 from screenalytics.config import Settings
 from screenalytics.errors import ModelLoadError
 from screenalytics.registry.models import ModelFile, ModelSpec, ModelStore
-from screenalytics.stages.faces import make_detections, shrink
+from screenalytics.stages.faces import make_detections, shrink_for_detection
 
 # OpenCV 5 warns on every net it builds that graph targets are unsupported; not actionable here.
 if hasattr(cv2, "utils") and hasattr(cv2.utils, "logging"):
@@ -41,7 +41,7 @@ class YuNetDetector:
         models.record(name, self.model_path, "opencv", ["CPU"], ["CPU"], settings.runtime.require_gpu)
 
     def detect(self, frame_bgr: np.ndarray) -> sv.Detections:
-        image, scale = shrink(frame_bgr, self.cfg.max_side)
+        image, scale = shrink_for_detection(frame_bgr, self.cfg)
         h, w = image.shape[:2]
         if (w, h) != self._size:
             self._net.setInputSize((w, h))

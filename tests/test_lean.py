@@ -138,3 +138,14 @@ def test_downscale_keeps_the_picture(size, to):
     area = cv2.resize(image, to, interpolation=cv2.INTER_AREA)
     assert cheap.shape == area.shape
     assert float(np.abs(cheap.astype(int) - area).mean()) < 3.0
+
+
+def test_whole_frames_shrink_to_max_side_but_never_below_min_scale():
+    from screenalytics.stages.faces import detection_scale, shrink_for_detection
+
+    cfg = load_settings(detection={"max_side": 640, "min_scale": 0.5}).detection
+    assert detection_scale(720, 1280, cfg) == 0.5  # 720p: 640x360
+    assert detection_scale(1080, 1920, cfg) == 0.5  # 1080p: 960x540, a 28 px face stays 14 px
+    assert detection_scale(360, 640, cfg) == 1.0  # never enlarged
+    image, scale = shrink_for_detection(np.zeros((720, 1280, 3), np.uint8), cfg)
+    assert image.shape == (360, 640, 3) and scale == 0.5

@@ -3,7 +3,7 @@
 shared recordings, and the Hamilton clip.
 
     python tools/eval_episodes.py [--seeds 1 2 3 4] [--seconds 120] [--out DIR] [--json FILE] [--config CFG]
-                                  [--reuse] [--skip-recordings] [--skip-hamilton]
+                                  [--reuse] [--skip-recordings] [--skip-hamilton] [--scale 2]
 
 Episodes are built by tools/episode_builder.py (cached by seed in --out) and analysed with
 ``Service().analyse`` (default settings, or --config). --reuse reads an episode's stored rows
@@ -38,6 +38,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import time
 from collections import Counter, defaultdict
@@ -152,7 +153,22 @@ def der(reference: list[tuple[float, float, str]], hypothesis: list[tuple[float,
 # --- one episode ---------------------------------------------------------------------------------
 
 
-def score_episode(folder: Path, result: Any) -> dict:
+def upscaled(folder: Path, scale: int) -> Path:
+    """The episode with its picture ``scale`` times larger (built once, next to it): the same
+    content at 720p and above, where detection shrinks whole frames and scales windows."""
+    if scale == 1:
+        return folder / "episode.mp4"
+    path = folder / f"episode_x{scale}.mp4"
+    if not path.is_file():
+        part = path.with_suffix(".part.mp4")
+        vf = f"scale=iw*{scale}:ih*{scale}:flags=bicubic"
+        cmd = ["ffmpeg", "-loglevel", "error", "-y", "-i", str(folder / "episode.mp4"), "-vf", vf]
+        subprocess.run([*cmd, "-c:v", "libx264", "-crf", "18", "-preset", "veryfast", "-c:a", "copy", str(part)], check=True)
+        part.replace(path)
+    return path
+
+
+def score_episode(folder: Path, result: Any, scale: int = 1) -> dict:
     """Every metric of one analysed episode against its truth (definitions in the module docstring)."""
     truth = json.loads((folder / "truth.json").read_text())
     frames = [json.loads(line)["faces"] for line in (folder / "truth_frames.jsonl").read_text().splitlines()]
@@ -181,7 +197,7 @@ def score_episode(folder: Path, result: Any) -> dict:
         f1 = min(n, f0 + max(1, int(round(d.duration * fps))))
         if f0 >= n:
             continue
-        who = match_face(np.array([d.x1, d.y1, d.x2, d.y2]), frames[f0])
+        who = match_face(np.array([d.x1, d.y1, d.x2, d.y2]) / scale, frames[f0])
         track_truth[d.track_id][who] += 1
         said = next((a.person_id for a in segs.get(d.track_id, []) if a.start_t - 1e-6 <= d.t < a.end_t + 1e-6), None)
         if said is None and not segs.get(d.track_id) and d.track_id in track_of:
@@ -544,6 +560,7 @@ def main() -> None:
     ap.add_argument("--reuse", action="store_true", help="score stored results instead of analysing again")
     ap.add_argument("--skip-hamilton", action="store_true")
     ap.add_argument("--skip-recordings", action="store_true")
+    ap.add_argument("--scale", type=int, default=1, help="analyse the episodes upscaled this many times (2: 1280x720)")
     args = ap.parse_args()
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -558,22 +575,28 @@ def main() -> None:
         t0 = time.perf_counter()
         folder = build_episode(seed, args.seconds, out)
         built = time.perf_counter() - t0
-        episode_id = f"eval_{folder.name}"
+        video = upscaled(folder, args.scale)
+        built = time.perf_counter() - t0
+        episode_id = f"eval_{folder.name}" + (f"_x{args.scale}" if args.scale > 1 else "")
         t0 = time.perf_counter()
         result = stored(service, episode_id) if args.reuse else None
         if result is None:
             req = AnalyseRequest(
-                video=folder / "episode.mp4", facebank=folder / "facebank", out_dir=folder / "run", episode_id=episode_id
+                video=video,
+                facebank=folder / "facebank",
+                out_dir=folder / ("run" if args.scale == 1 else f"run_x{args.scale}"),
+                episode_id=episode_id,
             )
             service.analyse(req)
             result = service.stored_result(episode_id)
         analysed = time.perf_counter() - t0
-        episodes[folder.name] = {**score_episode(folder, result), "build_s": built, "analyse_s": analysed}
+        episodes[folder.name] = {**score_episode(folder, result, args.scale), "build_s": built, "analyse_s": analysed}
         print(f"{folder.name}: built in {built:.0f} s, analysed in {analysed:.0f} s", file=sys.stderr)
     recordings = {} if args.skip_recordings else recordings_der(service)
     ham = None if args.skip_hamilton else hamilton(service, out)
     report = {
         "seconds": args.seconds,
+        "scale": args.scale,
         "config": str(args.config) if args.config else None,
         "episodes": episodes,
         "pooled_modes": pooled_modes(episodes),

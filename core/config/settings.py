@@ -69,6 +69,7 @@ class DetectionConfig(Section):
     score_threshold: float = Field(gt=0, lt=1)
     nms_threshold: float = Field(gt=0, lt=1)
     max_side: int = Field(ge=64)
+    min_scale: float = Field(0.5, gt=0, le=1)
     min_face_px: int = Field(ge=0)
     top_k: int = Field(ge=1)
     full_every: int = Field(1, ge=1, le=250)

@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import supervision as sv
 
-from screenalytics.config import QualityConfig
+from screenalytics.config import DetectionConfig, QualityConfig
 from screenalytics.errors import ScreenalyticsError
 from screenalytics.model.contracts import Recognizer
 from screenalytics.model.media import Frame
@@ -26,6 +26,21 @@ def downscale(image: np.ndarray, width: int, height: int) -> np.ndarray:
         image = image[::step, ::step]
     interpolation = cv2.INTER_LINEAR if width * 2 >= image.shape[1] else cv2.INTER_AREA
     return cv2.resize(image, (width, height), interpolation=interpolation)
+
+
+def detection_scale(height: int, width: int, cfg: DetectionConfig) -> float:
+    """How much a whole frame is shrunk before detecting: to ``max_side``, but never below
+    ``min_scale`` (a face just big enough to be recognised must stay big enough to be found)."""
+    return min(1.0, max(cfg.max_side / max(height, width), cfg.min_scale))
+
+
+def shrink_for_detection(image: np.ndarray, cfg: DetectionConfig) -> tuple[np.ndarray, float]:
+    """The frame as a detector sees it, and the scale used (see ``detection_scale``)."""
+    h, w = image.shape[:2]
+    scale = detection_scale(h, w, cfg)
+    if scale >= 1.0:
+        return image, 1.0
+    return downscale(image, round(w * scale), round(h * scale)), scale
 
 
 def shrink(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:

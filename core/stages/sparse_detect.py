@@ -16,7 +16,7 @@ import supervision as sv
 
 from screenalytics.config import DetectionConfig
 from screenalytics.model.contracts import Detector
-from screenalytics.stages.faces import LANDMARKS, downscale, make_detections
+from screenalytics.stages.faces import LANDMARKS, detection_scale, downscale, make_detections
 
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1 in frame pixels
 
@@ -64,7 +64,7 @@ class SparseDetector:
     def _crowded(self, image: np.ndarray) -> bool:
         """So many faces that their windows hold more pixels than the (shrunk) whole frame."""
         h, w = image.shape[:2]
-        frame = min(1.0, self.cfg.max_side / max(h, w)) ** 2 * h * w
+        frame = detection_scale(h, w, self.cfg) ** 2 * h * w
         side = self.cfg.window_px or min(h, w)
         return self.last is not None and len(self.last) * side * side >= frame
 
