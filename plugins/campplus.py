@@ -46,22 +46,24 @@ class CAMPlusEmbedder:
         # fed a minute at a time and emptied as it goes: given the whole soundtrack at once, fbank
         # holds a scaled copy of it and all its frames besides ours (an hour: ~350 MB more)
         step = 60 * audio.sample_rate
-        feats = np.empty((int(len(audio.samples) / (HOP)) + 1, 80), np.float32)
+        feats = np.empty((len(audio.samples) // HOP + 1, 80), np.float32)
         n = 0
-        for first in range(0, len(audio.samples) + 1, step):
-            piece = audio.samples[first : first + step]
-            if len(piece):
-                fb.accept_waveform(audio.sample_rate, piece * 32768.0)
-            if first + step >= len(audio.samples):
-                fb.input_finished()
+
+        def take() -> None:
+            """Copy the frames fbank has ready and drop them from it."""
+            nonlocal n
             ready = fb.num_frames_ready
             for i in range(n, ready):
                 feats[i] = fb.get_frame(i)
             if ready > n:
                 fb.pop(ready - n)
             n = ready
-            if first + step >= len(audio.samples):
-                break
+
+        for first in range(0, len(audio.samples), step):
+            fb.accept_waveform(audio.sample_rate, audio.samples[first : first + step] * 32768.0)
+            take()
+        fb.input_finished()
+        take()
         feats = feats[:n]
         self._cache = (key, feats)
         return feats
@@ -80,8 +82,6 @@ class CAMPlusEmbedder:
                 continue
             idx = np.unique(np.concatenate(picked)) if len(picked) > 1 else picked[0]
             x = feats[idx[: self.cfg.batch_frames]]
-            if len(x) == 0:
-                continue
             if len(x) < MIN_FRAMES:
                 x = np.resize(x, (MIN_FRAMES, x.shape[1]))
             x = x - x.mean(axis=0, keepdims=True)

@@ -574,7 +574,6 @@ def main() -> None:
     for seed in args.seeds:
         t0 = time.perf_counter()
         folder = build_episode(seed, args.seconds, out)
-        built = time.perf_counter() - t0
         video = upscaled(folder, args.scale)
         built = time.perf_counter() - t0
         episode_id = f"eval_{folder.name}" + (f"_x{args.scale}" if args.scale > 1 else "")

@@ -34,22 +34,22 @@ def detection_scale(height: int, width: int, cfg: DetectionConfig) -> float:
     return min(1.0, max(cfg.max_side / max(height, width), cfg.min_scale))
 
 
-def shrink_for_detection(image: np.ndarray, cfg: DetectionConfig) -> tuple[np.ndarray, float]:
-    """The frame as a detector sees it, and the scale used (see ``detection_scale``)."""
-    h, w = image.shape[:2]
-    scale = detection_scale(h, w, cfg)
+def scaled(image: np.ndarray, scale: float) -> tuple[np.ndarray, float]:
+    """The image shrunk by ``scale`` (left as it is at 1 or more), and the scale used."""
     if scale >= 1.0:
         return image, 1.0
+    h, w = image.shape[:2]
     return downscale(image, round(w * scale), round(h * scale)), scale
+
+
+def shrink_for_detection(image: np.ndarray, cfg: DetectionConfig) -> tuple[np.ndarray, float]:
+    """The frame as a detector sees it, and the scale used (see ``detection_scale``)."""
+    return scaled(image, detection_scale(*image.shape[:2], cfg))
 
 
 def shrink(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
     """Downscale so the longer side is at most ``max_side``; returns the image and the scale used."""
-    h, w = image.shape[:2]
-    scale = min(1.0, max_side / max(h, w))
-    if scale >= 1.0:
-        return image, 1.0
-    return downscale(image, round(w * scale), round(h * scale)), scale
+    return scaled(image, max_side / max(image.shape[:2]))
 
 
 def make_detections(
