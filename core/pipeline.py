@@ -31,7 +31,7 @@ from screenalytics.stages.checkpoints import AUDIO_SECTIONS, VISION_SECTIONS, Ch
 from screenalytics.stages.clock import CancelToken, Progress, Timer
 from screenalytics.stages.decode import load_audio, probe, write_wav
 from screenalytics.stages.facebank import enrol
-from screenalytics.stages.fusion import add_speaking_time, attach_words, attribute_turns, link_speakers
+from screenalytics.stages.fusion import add_speaking_time, attach_words, attribute_turns, group_voices, link_speakers
 from screenalytics.stages.identify import identify_tracks
 from screenalytics.stages.listen import Listening
 from screenalytics.stages.outputs import run_exporters, write_manifests
@@ -212,8 +212,10 @@ class Pipeline:
         elif hearing and heard is not None and heard.listening is not None:
             listening = heard.listening
             t0 = time.perf_counter()
-            turns = listening.diarization.turns
-            links = link_speakers(turns, seen.samples, listening.voice_ids, s.fusion, listening.speaker_vectors)
+            turns, vectors = group_voices(
+                listening.diarization.turns, seen.samples, listening.speaker_vectors, s.fusion, keep_apart=listening.voice_ids
+            )
+            links = link_speakers(turns, seen.samples, listening.voice_ids, s.fusion, vectors)
             speech, av_links = attribute_turns(turns, links, seen.samples)
             screen_time = add_speaking_time(screen_time, turns, links, seen.samples)
             speech, words = attach_words(speech, listening.words)

@@ -52,3 +52,42 @@ def test_windowed_frames_find_the_faces_a_full_search_finds(pipeline) -> None:  
     assert windowed.window_frames > windowed.full_frames  # most frames were windowed...
     assert sparse.pixels < 0.8 * full.pixels  # ...and searched fewer pixels (a crowd scene: many windows)
     assert sparse.shapes == {(360, 640), (cfg.window_px, cfg.window_px)}  # one window size: the detector never re-plans
+
+
+class Fixed:
+    """A detector that always finds the same one face (to test the search schedule alone)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def detect(self, image: np.ndarray) -> sv.Detections:
+        self.calls += 1
+        from screenalytics.stages.faces import make_detections
+
+        box = np.array([[100, 100, 140, 140]], np.float32) if image.shape[:2] == (360, 640) else np.array([[40, 40, 80, 80]], np.float32)
+        return make_detections(box, np.array([0.9]), np.zeros((1, 5, 2), np.float32))
+
+
+def test_faces_coast_between_window_searches_but_never_over_a_cut_or_a_due_full_frame() -> None:
+    cfg = load_settings(detection={"full_every": 5, "window_every": 2}).detection
+    sparse = SparseDetector(Fixed(), cfg)
+    image = np.zeros((360, 640, 3), np.uint8)
+    plan = []
+    for i in range(12):
+        new_shot = i == 7
+        if sparse.coast(new_shot):
+            plan.append("c")
+            continue
+        before = sparse.full_frames
+        sparse.detect(image, new_shot)
+        plan.append("F" if sparse.full_frames > before else "w")
+    # a full frame every 5 frames in time, windows on every other frame between, the cut searched whole
+    assert "".join(plan) == "FcwcwFcFcwcw"
+    assert sparse.coasted_frames == plan.count("c")
+
+
+def test_no_coasting_by_default() -> None:
+    sparse = SparseDetector(Fixed(), load_settings(detection={"full_every": 5}).detection)
+    image = np.zeros((360, 640, 3), np.uint8)
+    sparse.detect(image, True)
+    assert not any(sparse.coast(False) for _ in range(3))

@@ -73,6 +73,7 @@ class DetectionConfig(Section):
     min_face_px: int = Field(ge=0)
     top_k: int = Field(ge=1)
     full_every: int = Field(1, ge=1, le=250)
+    window_every: int = Field(1, ge=1, le=25)
     window_margin: float = Field(1.0, ge=0.25, le=10)
     window_min_px: int = Field(96, ge=16)
     window_px: int = Field(320, ge=0, le=4096)
@@ -197,6 +198,9 @@ class FusionConfig(Section):
     mouth_weight: float = Field(ge=0, le=1)
     weight_by_speech: bool = True
     merge_similarity: float | None = Field(default=None, ge=-1, le=1)
+    group_similarity: float | None = Field(default=None, ge=-1, le=1)
+    group_similarity_seen: float | None = Field(default=None, ge=-1, le=1)
+    group_seen_with: float = Field(0.8, ge=0, le=1)
     unlinked_prefix: str = Field(min_length=1)
 
 

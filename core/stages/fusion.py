@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -63,6 +64,88 @@ def cooccurrence(
         presence[i] = np.minimum(np.bincount(person_idx, weights=overlap, minlength=len(people)), total) / total
         score[i] = np.minimum(np.bincount(person_idx, weights=overlap * weights, minlength=len(people)), total) / total
     return speakers, people, presence, score
+
+
+def _seconds(turns: list[Turn]) -> dict[str, float]:
+    out: dict[str, float] = defaultdict(float)
+    for t in turns:
+        out[t.speaker] += t.end - t.start
+    return out
+
+
+def group_voices(
+    turns: list[Turn],
+    samples: list[VisualSample],
+    vectors: dict[str, np.ndarray] | None,
+    cfg: FusionConfig,
+    keep_apart: Iterable[str] = (),
+) -> tuple[list[Turn], dict[str, np.ndarray] | None]:
+    """Join speakers the diarizer split from one voice, before they are linked to faces.
+
+    Clustering windows of a 10 s segmentation leaves one voice in several speakers (a cold or
+    loud stretch, a different microphone distance); linked one speaker per person, the pieces
+    then go to whoever else is on screen, a silent person first. Two speakers are one voice when
+    their centroids are ``group_similarity`` close, or ``group_similarity_seen`` close and heard
+    while the same faces are on screen (their co-occurrence profiles ``group_seen_with`` alike).
+    (Talking at the same time does not tell voices apart: where the segmentation hears two local
+    speakers in one voice, its pieces overlap.) Joined speakers take the name of the
+    one who speaks longest; their turns are merged where they touch. Speakers in ``keep_apart``
+    (named by the voice bank) stay as they are."""
+    if not vectors or (cfg.group_similarity is None and cfg.group_similarity_seen is None):
+        return turns, vectors
+    fixed = set(keep_apart)
+    speakers = sorted(sp for sp in {t.speaker for t in turns} if sp in vectors and sp not in fixed)
+    if len(speakers) < 2:
+        return turns, vectors
+    seconds = _seconds(turns)
+    names, _, presence, _ = cooccurrence([t for t in turns if t.speaker in speakers], samples, cfg)
+    profile = {sp: presence[names.index(sp)] for sp in speakers}
+    hi = cfg.group_similarity if cfg.group_similarity is not None else 2.0
+    lo = cfg.group_similarity_seen if cfg.group_similarity_seen is not None else 2.0
+    pairs = []
+    for i, a in enumerate(speakers):
+        for b in speakers[i + 1 :]:
+            voice = float(vectors[a] @ vectors[b])
+            if voice < min(hi, lo):
+                continue
+            pa, pb = profile[a], profile[b]
+            norm = float(np.linalg.norm(pa) * np.linalg.norm(pb))
+            seen = float(pa @ pb) / norm if norm > 0 else 0.0
+            if voice >= hi or (voice >= lo and seen >= cfg.group_seen_with):
+                pairs.append((voice, a, b))
+    parent = {sp: sp for sp in speakers}
+
+    def root(sp: str) -> str:
+        while parent[sp] != sp:
+            sp = parent[sp]
+        return sp
+
+    members = {sp: [sp] for sp in speakers}
+    for _, a, b in sorted(pairs, reverse=True):  # closest voices first
+        ra, rb = root(a), root(b)
+        if ra == rb:
+            continue
+        keep, gone = (ra, rb) if sum(seconds[x] for x in members[ra]) >= sum(seconds[y] for y in members[rb]) else (rb, ra)
+        parent[gone] = keep
+        members[keep] += members.pop(gone)
+    if len(members) == len(speakers):
+        return turns, vectors
+    name = {sp: root(sp) for sp in speakers}
+    joined: dict[str, list[Turn]] = defaultdict(list)
+    for t in sorted(turns, key=lambda t: t.start):
+        sp = name.get(t.speaker, t.speaker)
+        mine = joined[sp]
+        if mine and t.start <= mine[-1].end:
+            mine[-1].end = max(mine[-1].end, t.end)
+        else:
+            mine.append(Turn(t.start, t.end, sp))
+    out_turns = sorted((t for ts in joined.values() for t in ts), key=lambda t: (t.start, t.speaker))
+    out_vectors = {}
+    for keep, group in members.items():
+        v = np.sum([vectors[sp] * seconds[sp] for sp in group], axis=0)
+        out_vectors[keep] = v / max(float(np.linalg.norm(v)), 1e-12)
+    out_vectors.update({sp: v for sp, v in vectors.items() if sp not in name})
+    return out_turns, out_vectors
 
 
 def link_speakers(

@@ -6,6 +6,10 @@ need the detector only in a window around each face found last, scaled to a smal
 windows cost a fraction of a full frame, and a frame with nobody in it costs nothing. A full
 frame is searched again on every cut, every ``full_every`` frames (new faces), when the faces
 are too many for windows to be cheaper, and as soon as a window loses a face it had.
+
+Between those, faces can also coast: with ``window_every`` k > 1 the windows are searched only on
+every k-th frame and the frames between keep the faces of the frame before (a face moves a pixel
+or two in 40 ms; what it costs is when a face leaves, which is then seen up to k-1 frames late).
 """
 
 from __future__ import annotations
@@ -45,6 +49,29 @@ class SparseDetector:
         self.force_full = True
         self.full_frames = 0
         self.window_frames = 0
+        self.coasted_frames = 0
+        self.since_search = 0
+
+    def coast(self, new_shot: bool) -> bool:
+        """True when this frame need not be searched: the faces of the frame before stand for it.
+
+        Only between window searches (never on a cut, a due full frame or after a lost face), and
+        only when there are faces to carry (a frame with nobody in it costs nothing anyway)."""
+        k = self.cfg.window_every
+        if (
+            k <= 1
+            or new_shot
+            or self.force_full
+            or self.last is None
+            or len(self.last) == 0
+            or self.since_full >= self.cfg.full_every - 1
+            or self.since_search >= k - 1
+        ):
+            return False
+        self.since_full += 1
+        self.since_search += 1
+        self.coasted_frames += 1
+        return True
 
     def detect(self, image: np.ndarray, new_shot: bool) -> sv.Detections:
         every = self.cfg.full_every
@@ -59,6 +86,7 @@ class SparseDetector:
             if len(dets) < len(self.last):  # a face was lost (occluded, left, moved fast): look everywhere next
                 self.force_full = True
         self.last = dets
+        self.since_search = 0
         return dets
 
     def _crowded(self, image: np.ndarray) -> bool:

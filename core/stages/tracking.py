@@ -97,6 +97,7 @@ def follow_faces(
     window_vectors: WindowVectors = {}
     last_crop: dict[int, np.ndarray] = {}
     sparse = SparseDetector(detector, s.detection)
+    latest: list[Detection] = []  # the faces of the last searched frame (coasting frames extend them)
 
     # The recognizer runs in a worker thread (onnxruntime releases the GIL) while this one decodes
     # and detects the next frames: on two cores the embedding then costs almost no wall time.
@@ -141,13 +142,22 @@ def follow_faces(
                 if ok:
                     shot_frames[shot_id] = (frame.t, jpg.tobytes())
             t0 = timer.add(Stage.SHOTS, t0)
-            dets = sparse.detect(frame.image, new_shot=n_frames == 1 or bool(cut_times and cut_times[-1] == frame.t))
+            new_shot = n_frames == 1 or bool(cut_times and cut_times[-1] == frame.t)
+            if sparse.coast(new_shot):  # the faces of the frame before stand for this one too
+                for r in latest:
+                    r.duration += frame.duration
+                flush(frame.t // window_s)
+                timer.report(Stage.DETECT, frame.t + frame.duration, video.duration_s)
+                t0 = time.perf_counter()
+                continue
+            dets = sparse.detect(frame.image, new_shot=new_shot)
             t0 = timer.add(Stage.DETECT, t0)
             annotate(dets, frame, recognizer, s.recognition.quality, s.detection.detector)
             t0 = timer.add(Stage.ALIGN, t0)
             tracked = tracker.update(dets, frame.t)
             t0 = timer.add(Stage.TRACK, t0)
             d = tracked.data
+            latest = []
             for i in range(len(tracked)):
                 key = (shot_id, int(tracked.tracker_id[i]))
                 if key not in global_ids:
@@ -169,6 +179,7 @@ def follow_faces(
                         mouth_motion(last_crop.get(gid), crop),
                     )
                 )
+                latest.append(records[-1])
                 last_crop[gid] = crop
                 smp = _Sample(float(d["quality"][i]), bool(d["passed"][i]), t, crop)
                 chips.offer(gid, smp.quality, smp)  # best faces of the track, for thumbnails
