@@ -74,6 +74,14 @@ def register_transcribers(register: Register) -> None:
     """Register speech-to-text classes."""
 
 
+# --- Sound meets picture ---------------------------------------------------------------------
+
+
+@hookspec
+def register_active_speakers(register: Register) -> None:
+    """Register active speaker classes (is this face speaking, frame by frame, from its crops and the sound)."""
+
+
 # --- Output and interface --------------------------------------------------------------------
 
 

@@ -72,6 +72,8 @@ class Pipeline:
             kinds += [PluginKind.VAD, PluginKind.SPEAKER_EMBEDDER, PluginKind.DIARIZER]
             if self.settings.transcription.enabled:
                 kinds.append(PluginKind.TRANSCRIBER)
+            if self.settings.active_speaker.enabled:
+                kinds.append(PluginKind.ACTIVE_SPEAKER)
         return kinds
 
     def plugin(self, kind: PluginKind) -> Any:
@@ -133,7 +135,7 @@ class Pipeline:
         call_event("run_started", context=ctx)
         timer = Timer(cancel, progress)
         transcribe = s.transcription.enabled and Stage.TRANSCRIBE in wanted
-        fp_faces = self.fingerprint_vision(info)
+        fp_faces = self.fingerprint_vision(info, hearing)
         fp_audio = self.fingerprint_audio(info, voices, num_speakers, transcribe)
         heard = checkpoints.load("listen", fp_audio) if checkpoints and hearing else None
         background = None
@@ -143,7 +145,9 @@ class Pipeline:
         try:
             faces = checkpoints.load("faces", fp_faces) if checkpoints else None
             if faces is None:
-                faces = follow_faces(info, self.detector, self.recognizer, self.new_tracker, s, timer)
+                faces = follow_faces(
+                    info, self.detector, self.recognizer, self.new_tracker, s, timer, self._active_speaker(hearing)
+                )
                 if checkpoints:
                     checkpoints.save("faces", fp_faces, faces)
             if hearing and heard is None:
@@ -162,6 +166,10 @@ class Pipeline:
             if background:
                 background.stop()
         return self._conclude(ctx, info, bank, faces, heard, voices, timer, hearing, keep_soundtrack, checkpoints)
+
+    def _active_speaker(self, hearing: bool) -> Any:
+        """The active speaker model, when the run listens and it is enabled."""
+        return self.plugin(PluginKind.ACTIVE_SPEAKER) if hearing and self.settings.active_speaker.enabled else None
 
     def _listens_apart(self) -> bool:
         """Whether the audio stages can run in a child process: not when a caller handed us plugin
@@ -269,9 +277,12 @@ class Pipeline:
             }
         return out
 
-    def fingerprint_vision(self, info: VideoInfo) -> str:
-        """Faces through time depend on the video, the vision settings and the vision plugins."""
-        kinds = (PluginKind.DETECTOR, PluginKind.TRACKER, PluginKind.RECOGNIZER)
+    def fingerprint_vision(self, info: VideoInfo, hearing: bool = True) -> str:
+        """Faces through time depend on the video, the vision settings and the vision plugins (and
+        on whether the run listens: only then are faces scored by the active speaker model)."""
+        kinds: tuple[PluginKind, ...] = (PluginKind.DETECTOR, PluginKind.TRACKER, PluginKind.RECOGNIZER)
+        if hearing and self.settings.active_speaker.enabled:
+            kinds += (PluginKind.ACTIVE_SPEAKER,)
         storage = {
             "chips_per_track": self.settings.storage.chips_per_track,
             "frame_max_side": self.settings.storage.frame_max_side,
@@ -297,7 +308,7 @@ class Pipeline:
         return fingerprint(
             self.settings,
             ("identification", "facebank", "fusion", "screen_time", "storage", "plugins"),
-            faces=self.fingerprint_vision(info),
+            faces=self.fingerprint_vision(info, self.hears(stages)),
             audio=self.fingerprint_audio(info, voices, num_speakers, transcribe) if self.hears(stages) else None,
             facebank=array_digest([*g.person_ids, g.vectors, g.owners]),
             stages=sorted(str(x) for x in with_prerequisites(stages)),

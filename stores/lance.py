@@ -26,7 +26,9 @@ from screenalytics.model.records import (
 )
 from screenalytics.stores.location import DB_DIR, explain, location
 
-SCHEMA_VERSION = 4  # 1: vision; 2: audio tables, mouth_motion; 3: review ids, assignment_history; 4: assignment confidence
+# 1: vision; 2: audio tables, mouth_motion; 3: review ids, assignment_history; 4: assignment confidence;
+# 5: detections.speaking
+SCHEMA_VERSION = 5
 META = "_meta"
 CURRENT = "_current_runs"  # episode_id -> the run whose rows readers see (flipped in one commit)
 CURRENT_SCHEMA = pa.schema([("episode_id", pa.string()), ("run_id", pa.string()), ("saved_at", pa.float64())])

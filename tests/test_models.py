@@ -13,7 +13,7 @@ def test_registry_entries_are_complete():
     store = ModelStore(MODELS)
     for name, spec in store.registry.items():
         assert (
-            spec.stage in {"detector", "recognizer", "vad", "speaker_embedder", "diarizer", "transcriber"}
+            spec.stage in {"detector", "recognizer", "vad", "speaker_embedder", "diarizer", "transcriber", "active_speaker"}
             and spec.licence
             and spec.files
         ), name

@@ -178,6 +178,32 @@ class Recorder:
         EXERCISED.add("register_transcribers")
         register(self.EchoTranscriber)
 
+    class StillFaces:
+        """An active speaker model that calls every face silent."""
+
+        name = "still-faces"
+        fps = 25
+        rows_per_second = 100
+
+        def __init__(self, settings, models):
+            pass
+
+        def features(self):
+            from screenalytics.plugins.light_asd import MfccStream
+
+            return MfccStream()
+
+        def crop(self, image_bgr, box):
+            return np.zeros((112, 112), np.uint8)
+
+        def score(self, crops, features):
+            return np.zeros(len(crops), np.float32)
+
+    @hookimpl
+    def register_active_speakers(self, register):
+        EXERCISED.add("register_active_speakers")
+        register(self.StillFaces)
+
     @hookimpl
     def register_exporters(self, register):
         EXERCISED.add("register_exporters")

@@ -64,7 +64,11 @@ class Fixed:
         self.calls += 1
         from screenalytics.stages.faces import make_detections
 
-        box = np.array([[100, 100, 140, 140]], np.float32) if image.shape[:2] == (360, 640) else np.array([[40, 40, 80, 80]], np.float32)
+        box = (
+            np.array([[100, 100, 140, 140]], np.float32)
+            if image.shape[:2] == (360, 640)
+            else np.array([[40, 40, 80, 80]], np.float32)
+        )
         return make_detections(box, np.array([0.9]), np.zeros((1, 5, 2), np.float32))
 
 

@@ -61,3 +61,17 @@ def test_distinct_voices_and_voicebank_names_stay_apart() -> None:
     assert {t.speaker for t in grouped} == {"S0", "S1"}
     off = CFG.model_copy(update={"group_similarity": None, "group_similarity_seen": None})
     assert group_voices(turns, samples, same, off)[0] is turns
+
+
+def test_a_face_the_active_speaker_model_saw_silent_is_not_given_the_voice() -> None:
+    # A narrator talks over a shot of Bob, who never speaks; Ann speaks on screen later.
+    turns = [Turn(0, 10, "S0"), Turn(20, 30, "S1")]
+    bob = [VisualSample("bob", 1, t, 0.04, 1.0, 0.0, 0.02) for t in np.arange(0, 10, 0.04)]
+    ann = [VisualSample("ann", 2, t, 0.04, 1.0, 0.0, 0.9) for t in np.arange(20, 30, 0.04)]
+    vectors = {"S0": unit(1, 0, 0), "S1": unit(0, 1, 0)}
+    links = link_speakers(turns, bob + ann, {}, CFG, vectors)
+    assert CFG.min_speaking is not None
+    assert links["S1"].person_id == "ann"
+    assert links["S0"].method == "unlinked"  # reported as speaker_N, not as Bob
+    unscored = [VisualSample("bob", 1, s.t, s.duration, 1.0) for s in bob]  # without the model: co-occurrence alone
+    assert link_speakers(turns, unscored + ann, {}, CFG, vectors)["S0"].person_id == "bob"

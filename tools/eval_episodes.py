@@ -192,6 +192,7 @@ def score_episode(folder: Path, result: Any, scale: int = 1) -> dict:
     right = {p: np.zeros(n, bool) for p in cast}  # ... and it is p's face
     any_cast = np.zeros(n, bool)
     track_truth: dict[int, Counter] = defaultdict(Counter)
+    faces_scored: list[tuple[str, float, float]] = []  # (who the face is, time, active speaker probability)
     for d in result.detections:
         f0 = int(round(d.t * fps))
         f1 = min(n, f0 + max(1, int(round(d.duration * fps))))
@@ -199,6 +200,8 @@ def score_episode(folder: Path, result: Any, scale: int = 1) -> dict:
             continue
         who = match_face(np.array([d.x1, d.y1, d.x2, d.y2]) / scale, frames[f0])
         track_truth[d.track_id][who] += 1
+        if who in t_vis and d.speaking is not None and d.speaking >= 0:
+            faces_scored.append((who, d.t + d.duration / 2, float(d.speaking)))
         said = next((a.person_id for a in segs.get(d.track_id, []) if a.start_t - 1e-6 <= d.t < a.end_t + 1e-6), None)
         if said is None and not segs.get(d.track_id) and d.track_id in track_of:
             said = track_of[d.track_id].person_id
@@ -283,6 +286,10 @@ def score_episode(folder: Path, result: Any, scale: int = 1) -> dict:
         ok = label == seen if label in cast else seen not in cast
         tracks.append({"track_id": t.track_id, "person_id": label, "truth": seen, "confidence": float(t.confidence), "right": ok})
 
+    # the active speaker model: does a cast face that speaks score higher than one that does not
+    speaking_now = [bool(t_spk.get(who, zero)[min(m - 1, int(t / HOP))]) for who, t, _ in faces_scored]
+    asd_auc = roc_auc([p for _, _, p in faces_scored], speaking_now)
+
     hyp = [(s.start, s.end, s.speaker) for s in result.speech]
     truth_cast_s = sum(v["visual_truth_s"] for v in people.values())
     return {
@@ -308,6 +315,8 @@ def score_episode(folder: Path, result: Any, scale: int = 1) -> dict:
         },
         "tracks": tracks,
         "track_auc": roc_auc([t["confidence"] for t in tracks], [t["right"] for t in tracks]),
+        "asd_auc": asd_auc,
+        "asd_faces": len(faces_scored),
     }
 
 
@@ -459,7 +468,8 @@ def print_report(report: dict) -> None:
             f"R {fmt(sp['recall'], '.3f')}; DER {d['der_pct']:.1f}% (miss {d['missed_pct']:.1f}, FA {d['false_alarm_pct']:.1f}, "
             f"conf {d['confusion_pct']:.1f}; {d['speakers_hyp']} speakers for {d['speakers_ref']}); "
             f"track AUC {fmt(e['track_auc'], '.3f')} over {len(e['tracks'])} tracks "
-            f"({sum(not t['right'] for t in e['tracks'])} wrong); analysed in {e.get('analyse_s', 0):.0f} s"
+            f"({sum(not t['right'] for t in e['tracks'])} wrong); active speaker AUC {fmt(e.get('asd_auc'), '.3f')} "
+            f"over {e.get('asd_faces', 0)} faces; analysed in {e.get('analyse_s', 0):.0f} s"
         )
 
     t = Table(

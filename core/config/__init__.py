@@ -5,6 +5,7 @@ validated by the plugin's ``Options`` model.
 """
 
 from screenalytics.config.settings import (
+    ActiveSpeakerConfig,
     AudioConfig,
     DecodeConfig,
     DetectionConfig,
@@ -49,6 +50,7 @@ __all__ = [
     "TrackingConfig",
     "VadConfig",
     "VoicebankConfig",
+    "ActiveSpeakerConfig",
     "deep_merge",
     "defaults_path",
     "format_validation_error",

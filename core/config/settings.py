@@ -186,6 +186,16 @@ class TranscriptionConfig(Section):
     language: str | None = None
 
 
+class ActiveSpeakerConfig(Section):
+    enabled: bool = True
+    scorer: str = "light-asd"
+    piece_s: float = Field(20.0, gt=0)
+    max_gap_s: float = Field(0.5, ge=0)
+    sample_s: float = Field(2.0, ge=0)
+    sample_every_s: float = Field(4.0, gt=0)
+    sample_context_s: float = Field(0.4, ge=0)
+
+
 class VoicebankConfig(Section):
     threshold: float = Field(ge=-1, le=1)
     margin: float = Field(ge=0, le=2)
@@ -198,6 +208,7 @@ class FusionConfig(Section):
     mouth_weight: float = Field(ge=0, le=1)
     weight_by_speech: bool = True
     merge_similarity: float | None = Field(default=None, ge=-1, le=1)
+    min_speaking: float | None = Field(default=None, ge=0, le=1)
     group_similarity: float | None = Field(default=None, ge=-1, le=1)
     group_similarity_seen: float | None = Field(default=None, ge=-1, le=1)
     group_seen_with: float = Field(0.8, ge=0, le=1)
@@ -322,6 +333,7 @@ class Settings(BaseSettings):
     diarization: DiarizationConfig
     transcription: TranscriptionConfig
     voicebank: VoicebankConfig
+    active_speaker: ActiveSpeakerConfig
     fusion: FusionConfig
     review: ReviewConfig
     storage: StorageConfig

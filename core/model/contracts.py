@@ -112,6 +112,24 @@ class Transcriber(Protocol):
 
 
 @runtime_checkable
+class ActiveSpeaker(Protocol):
+    """Scores whether a face is speaking in each frame of its track, from face crops at ``fps``
+    and audio features (``features()`` streams 16 kHz samples to rows at ``rows_per_second``)."""
+
+    name: ClassVar[str]
+    fps: ClassVar[int]
+    rows_per_second: ClassVar[int]
+
+    def __init__(self, settings: Settings, models: ModelStore) -> None: ...
+
+    def features(self) -> Any: ...  # an object with feed(samples) and finish() -> (rows, dims) array
+
+    def crop(self, image_bgr: np.ndarray, box: np.ndarray) -> np.ndarray: ...
+
+    def score(self, crops: np.ndarray, features: np.ndarray) -> np.ndarray: ...
+
+
+@runtime_checkable
 class Exporter(Protocol):
     """Writes a run's results into ``out_dir``; returns the files it wrote."""
 
@@ -128,6 +146,7 @@ CONTRACTS: dict[PluginKind, Any] = {
     PluginKind.SPEAKER_EMBEDDER: SpeakerEmbedder,
     PluginKind.DIARIZER: Diarizer,
     PluginKind.TRANSCRIBER: Transcriber,
+    PluginKind.ACTIVE_SPEAKER: ActiveSpeaker,
     PluginKind.EXPORTER: Exporter,
 }
 

@@ -17,6 +17,7 @@ class Stage(StrEnum):
     ALIGN = "align"
     TRACK = "track"
     EMBED = "embed"
+    ACTIVE_SPEAKER = "active_speaker"
     IDENTIFY = "identify"
     VAD = "vad"
     DIARIZE = "diarize"
@@ -46,6 +47,7 @@ class Stage(StrEnum):
 
 VISION_STAGES = (Stage.DECODE, Stage.SHOTS, Stage.DETECT, Stage.ALIGN, Stage.TRACK, Stage.EMBED, Stage.IDENTIFY)
 AUDIO_STAGES = (Stage.VAD, Stage.DIARIZE, Stage.VOICES, Stage.FUSION, Stage.TRANSCRIBE)
+# the active speaker stage reads both: it runs in the pass over the video, on the faces and the soundtrack
 
 
 class Output(StrEnum):
@@ -69,6 +71,7 @@ class PluginKind(StrEnum):
     SPEAKER_EMBEDDER = "speaker_embedder"
     DIARIZER = "diarizer"
     TRANSCRIBER = "transcriber"
+    ACTIVE_SPEAKER = "active_speaker"
     EXPORTER = "exporter"
 
     @property
@@ -93,6 +96,7 @@ _SECTION = {
     Stage.ALIGN: "recognition",
     Stage.TRACK: "tracking",
     Stage.EMBED: "recognition",
+    Stage.ACTIVE_SPEAKER: "active_speaker",
     Stage.IDENTIFY: "identification",
     Stage.VAD: "vad",
     Stage.DIARIZE: "diarization",
@@ -105,6 +109,7 @@ _KIND = {
     Stage.ALIGN: PluginKind.RECOGNIZER,
     Stage.TRACK: PluginKind.TRACKER,
     Stage.EMBED: PluginKind.RECOGNIZER,
+    Stage.ACTIVE_SPEAKER: PluginKind.ACTIVE_SPEAKER,
     Stage.VAD: PluginKind.VAD,
     Stage.DIARIZE: PluginKind.DIARIZER,
     Stage.VOICES: PluginKind.SPEAKER_EMBEDDER,
@@ -116,10 +121,11 @@ _NEEDS = {
     Stage.ALIGN: (Stage.DETECT,),
     Stage.TRACK: (Stage.SHOTS, Stage.ALIGN),
     Stage.EMBED: (Stage.TRACK,),
+    Stage.ACTIVE_SPEAKER: (Stage.TRACK,),
     Stage.IDENTIFY: (Stage.EMBED,),
     Stage.DIARIZE: (Stage.VAD,),
     Stage.VOICES: (Stage.DIARIZE,),
-    Stage.FUSION: (Stage.VOICES, Stage.IDENTIFY),
+    Stage.FUSION: (Stage.VOICES, Stage.IDENTIFY, Stage.ACTIVE_SPEAKER),
     Stage.TRANSCRIBE: (Stage.FUSION,),
 }
 _SELECTOR = {
@@ -130,6 +136,7 @@ _SELECTOR = {
     PluginKind.SPEAKER_EMBEDDER: ("speaker_embedding", "embedder"),
     PluginKind.DIARIZER: ("diarization", "diarizer"),
     PluginKind.TRANSCRIBER: ("transcription", "transcriber"),
+    PluginKind.ACTIVE_SPEAKER: ("active_speaker", "scorer"),
     PluginKind.EXPORTER: ("screen_time", "exporters"),
 }
 

@@ -84,6 +84,7 @@ class Detection(Record):
     quality: F32 = 0.0
     mouth_motion: F32 = 0.0  # mean grey-level change of the aligned mouth region since the track's last sample
     detection_id: I64 = -1  # stable id within the episode (reviews move detections between tracks)
+    speaking: F32 = -1.0  # probability this face is speaking (active speaker model); -1: not scored
 
 
 @dataclass

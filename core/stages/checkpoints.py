@@ -27,7 +27,7 @@ T = TypeVar("T")
 FORMAT = 1  # bump when a checkpointed object's layout changes: older checkpoints are then ignored
 
 # The settings sections each checkpointed stage depends on (besides its plugins and models).
-VISION_SECTIONS = ("decode", "shots", "detection", "tracking", "quality", "recognition")
+VISION_SECTIONS = ("decode", "shots", "detection", "tracking", "quality", "recognition", "active_speaker")
 AUDIO_SECTIONS = ("audio", "vad", "speaker_embedding", "diarization", "transcription", "voicebank")
 
 _digests: dict[tuple[str, int, int], str] = {}

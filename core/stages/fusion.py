@@ -25,8 +25,32 @@ class Link:
 
 
 def talking(sample: VisualSample, cfg: FusionConfig) -> float:
-    """How much a face sample looks like speech, 0..1, from its mouth-region motion."""
+    """How much a face sample looks like speech, 0..1: the active speaker model's probability,
+    or (where it did not run) the face's mouth-region motion."""
+    if sample.speaking is not None and sample.speaking >= 0:
+        return float(sample.speaking)
     return float(np.clip(sample.mouth_motion / cfg.mouth_motion_scale, 0.0, 1.0))
+
+
+def _overlaps(turns: list[Turn], samples: list[VisualSample]) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """(speakers, overlap, total): seconds of each face sample under each speaker's speech
+    (speakers x samples) and each speaker's seconds of speech, on a 20 ms grid."""
+    speakers = sorted({t.speaker for t in turns})
+    overlap, total = np.zeros((len(speakers), len(samples))), np.zeros(len(speakers))
+    if not speakers or not samples:
+        return speakers, overlap, total
+    end = max([t.end for t in turns] + [s.t + s.duration for s in samples])
+    n = int(np.ceil(end / RESOLUTION_S)) + 2
+    starts = np.array([int(s.t / RESOLUTION_S) for s in samples])
+    stops = np.maximum(np.array([int((s.t + s.duration) / RESOLUTION_S) for s in samples]), starts + 1)
+    for i, speaker in enumerate(speakers):
+        active = np.zeros(n, np.float64)
+        for t in turns:
+            if t.speaker == speaker:
+                active[int(t.start / RESOLUTION_S) : int(t.end / RESOLUTION_S)] = 1.0
+        cum = np.concatenate([[0.0], np.cumsum(active)])
+        overlap[i], total[i] = cum[stops] - cum[starts], active.sum()
+    return speakers, overlap * RESOLUTION_S, total * RESOLUTION_S
 
 
 def cooccurrence(
@@ -35,35 +59,45 @@ def cooccurrence(
     """(speakers, people, presence, score) matrices, speaker x person.
 
     presence: share of the speaker's speech during which the person is on screen (evidence);
-    score: the same with each face sample weighted by how much its mouth moves (ranking), so
+    score: the same with each face sample weighted by how much it is speaking (ranking), so
     that of two people on screen the one talking wins the voice.
     """
-    speakers = sorted({t.speaker for t in turns})
+    speakers, overlap, total = _overlaps(turns, samples)
     people = sorted({s.person_id for s in samples})
     shape = (len(speakers), len(people))
-    if not speakers or not people:
-        return speakers, people, np.zeros(shape), np.zeros(shape)
-    end = max([t.end for t in turns] + [s.t + s.duration for s in samples])
-    n = int(np.ceil(end / RESOLUTION_S)) + 2
     presence, score = np.zeros(shape), np.zeros(shape)
-    starts = np.array([int(s.t / RESOLUTION_S) for s in samples])
-    stops = np.maximum(np.array([int((s.t + s.duration) / RESOLUTION_S) for s in samples]), starts + 1)
+    if not speakers or not people:
+        return speakers, people, presence, score
     weights = np.array([(1 - cfg.mouth_weight) + cfg.mouth_weight * talking(s, cfg) for s in samples])
     person_idx = np.array([people.index(s.person_id) for s in samples])
-    for i, speaker in enumerate(speakers):
-        active = np.zeros(n, np.float64)
-        for t in turns:
-            if t.speaker == speaker:
-                active[int(t.start / RESOLUTION_S) : int(t.end / RESOLUTION_S)] = 1.0
-        total = active.sum()
-        if total == 0:
+    for i in range(len(speakers)):
+        if total[i] == 0:
             continue
-        cum = np.concatenate([[0.0], np.cumsum(active)])
-        overlap = cum[stops] - cum[starts]
         # a person seen on two tracks at once must not count twice: cap at the speech time
-        presence[i] = np.minimum(np.bincount(person_idx, weights=overlap, minlength=len(people)), total) / total
-        score[i] = np.minimum(np.bincount(person_idx, weights=overlap * weights, minlength=len(people)), total) / total
+        presence[i] = np.minimum(np.bincount(person_idx, weights=overlap[i], minlength=len(people)), total[i]) / total[i]
+        score[i] = np.minimum(np.bincount(person_idx, weights=overlap[i] * weights, minlength=len(people)), total[i]) / total[i]
     return speakers, people, presence, score
+
+
+def speaking_share(turns: list[Turn], samples: list[VisualSample]) -> tuple[list[str], list[str], np.ndarray, np.ndarray]:
+    """(speakers, people, speaking, seen) speaker x person: the active speaker model's mean
+    probability that the person's face speaks while the speaker talks, and over how many seconds
+    of scored faces (0 where the model did not run)."""
+    speakers, overlap, _ = _overlaps(turns, samples)
+    people = sorted({s.person_id for s in samples})
+    shape = (len(speakers), len(people))
+    speaking, seen = np.zeros(shape), np.zeros(shape)
+    scored = np.array([s.speaking is not None and s.speaking >= 0 for s in samples], bool)
+    if not speakers or not scored.any():
+        return speakers, people, speaking, seen
+    prob = np.array([s.speaking if ok else 0.0 for s, ok in zip(samples, scored)], np.float64)
+    person_idx = np.array([people.index(s.person_id) for s in samples])
+    for i in range(len(speakers)):
+        w = overlap[i] * scored
+        seen[i] = np.bincount(person_idx, weights=w, minlength=len(people))
+        heard = seen[i] > 0
+        speaking[i, heard] = np.bincount(person_idx, weights=w * prob, minlength=len(people))[heard] / seen[i, heard]
+    return speakers, people, speaking, seen
 
 
 def _seconds(turns: list[Turn]) -> dict[str, float]:
@@ -161,7 +195,9 @@ def link_speakers(
     links = {sp: Link(person, "voicebank", score) for sp, (person, score) in voices.items()}
     rest = [t for t in turns if t.speaker not in links]
     taken = {link.person_id for link in links.values()}
-    speakers, people, presence, score = cooccurrence(rest, [s for s in samples if s.person_id not in taken], cfg)
+    candidates = [s for s in samples if s.person_id not in taken]
+    speakers, people, presence, score = cooccurrence(rest, candidates, cfg)
+    _, _, speaking, scored = speaking_share(rest, candidates)
     seconds: dict[str, float] = defaultdict(float)
     for t in turns:
         seconds[t.speaker] += t.end - t.start
@@ -171,7 +207,9 @@ def link_speakers(
             gain = gain * np.array([[seconds[sp]] for sp in speakers])
         rows, cols = linear_sum_assignment(-gain)
         for r, c in zip(rows, cols):
-            if presence[r, c] >= cfg.min_cooccurrence:
+            # a face the active speaker model saw while this voice spoke, and saw silent, is a listener
+            silent = cfg.min_speaking is not None and scored[r, c] > 0 and speaking[r, c] < cfg.min_speaking
+            if presence[r, c] >= cfg.min_cooccurrence and not silent:
                 links[speakers[r]] = Link(people[c], "cooccurrence", float(presence[r, c]))
     if speaker_vectors and cfg.merge_similarity is not None:
         links.update(_same_voices(links, speaker_vectors, cfg.merge_similarity, sorted(seconds)))

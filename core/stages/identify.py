@@ -200,7 +200,7 @@ def identify_tracks(faces: FaceTracks, gallery: Gallery, s: Settings, model_name
             seg = seg_of_window[int(r.t // window_s)]
             if seg.person_id is None:
                 continue
-            samples.append(VisualSample(seg.person_id, tid, r.t, r.duration, seg.confidence, r.mouth_motion))
+            samples.append(VisualSample(seg.person_id, tid, r.t, r.duration, seg.confidence, r.mouth_motion, r.speaking))
             time_by_person[seg.person_id] += r.duration
         main = max(time_by_person, key=time_by_person.__getitem__) if time_by_person else None
         mean_score = float(np.mean([r.score for r in rs]))

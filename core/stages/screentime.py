@@ -26,6 +26,7 @@ class VisualSample:
     duration: float
     confidence: float
     mouth_motion: float = 0.0
+    speaking: float | None = -1.0  # active speaker probability; -1 or None: not scored
 
 
 def visual_screen_time(samples: Iterable[VisualSample], people: Iterable[str] = ()) -> list[ScreenTime]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -15,7 +16,7 @@ import cv2
 import numpy as np
 
 from screenalytics.config import Settings
-from screenalytics.model.contracts import Detector, Recognizer, Tracker
+from screenalytics.model.contracts import ActiveSpeaker, Detector, Recognizer, Tracker
 from screenalytics.model.media import DecodedSpan, VideoInfo
 from screenalytics.model.names import Stage
 from screenalytics.model.records import Detection
@@ -26,7 +27,9 @@ from screenalytics.stages.faces import LANDMARKS, annotate, mouth_motion, shrink
 from screenalytics.stages.prefetch import prefetch
 from screenalytics.stages.shots import CutDetector
 from screenalytics.stages.sparse_detect import SparseDetector
+from screenalytics.stages.speaking import SpeakingFaces
 
+log = logging.getLogger(__name__)
 WindowKey = tuple[int, int]  # (track id, window index)
 WindowVectors = dict[WindowKey, tuple[np.ndarray, np.ndarray, bool]]  # embeddings, quality weights, any passed the gate
 
@@ -80,8 +83,10 @@ def follow_faces(
     new_tracker: Callable[[float], Tracker],
     s: Settings,
     timer: Timer,
+    active_speaker: ActiveSpeaker | None = None,
 ) -> FaceTracks:
-    """Stream the video once: shots, detect, align, track within shots, embed the best faces per window."""
+    """Stream the video once: shots, detect, align, track within shots, embed the best faces per
+    window, and (given an active speaker model) score whether each face is speaking."""
     period = sample_period(video, s.decode.stride, s.decode.fps)
     window_s = s.recognition.window_s
     cuts = CutDetector(s.shots)
@@ -125,6 +130,17 @@ def follow_faces(
         while pending and pending[0].done():
             pending.pop(0).result()  # an embedding error surfaces here, not at the end
 
+    if active_speaker and period > 1.5 / active_speaker.fps:  # the model reads lips at its own frame rate
+        log.warning("active speaker model off: frames are sampled every %.2f s (it needs ~%d fps)", period, active_speaker.fps)
+        active_speaker = None
+    speaking = SpeakingFaces(active_speaker, s.active_speaker, embedder.submit, timer) if active_speaker else None
+    if speaking:
+        pending.append(speaking.start(video.path, s.audio.sample_rate))
+
+    def queue(job: Future[None] | None) -> None:
+        if job is not None:
+            pending.append(job)
+
     try:
         t0 = time.perf_counter()
         span, dc = DecodedSpan(), s.decode
@@ -136,6 +152,8 @@ def follow_faces(
                 cut_times.append(frame.t)
                 tracker = new_tracker(1.0 / period)
                 last_crop.clear()  # tracks end at a cut: their last crops are no longer needed
+                if speaking:
+                    queue(speaking.close())
             if shot_id not in shot_frames:  # each shot's first frame, for browsing and review
                 small, _ = shrink(frame.image, s.storage.frame_max_side)
                 ok, jpg = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, 85])
@@ -181,12 +199,16 @@ def follow_faces(
                 )
                 latest.append(records[-1])
                 last_crop[gid] = crop
+                if speaking:
+                    queue(speaking.add(gid, records[-1], frame.image, tracked.xyxy[i]))
                 smp = _Sample(float(d["quality"][i]), bool(d["passed"][i]), t, crop)
                 chips.offer(gid, smp.quality, smp)  # best faces of the track, for thumbnails
                 windows.offer((gid, int(t // window_s)), smp.key(), smp)
             flush(frame.t // window_s)
             timer.report(Stage.DETECT, frame.t + frame.duration, video.duration_s)
             t0 = time.perf_counter()
+        if speaking:
+            queue(speaking.close())
         flush(float("inf"))
         for job in pending:
             job.result()
