@@ -140,3 +140,17 @@ def test_long_tracks_are_sampled_and_the_frames_between_take_the_nearest_score()
         np.zeros((300, 112, 112), np.uint8), np.zeros((1200, 13), np.float32), 4
     )
     assert stub.calls == [300]  # every frame (the plugin cuts it in pieces itself)
+
+
+def test_sound_features_are_streamed_from_the_file_with_the_streams_offset(light_asd) -> None:  # type: ignore[no-untyped-def]
+    from screenalytics.stages.decode import load_audio, probe
+    from screenalytics.stages.speaking import sound_features
+    from tests.conftest import VIDEO
+
+    feats = sound_features(VIDEO, light_asd)
+    audio = load_audio(VIDEO)
+    assert feats is not None and audio is not None
+    assert feats.rows.shape[1] == 13 and abs(len(feats.rows) - audio.duration_s * 100) <= 2
+    # the Hamilton clip's picture starts 0.852 s in, its sound at 0.008 s
+    assert abs(feats.offset_s - 0.844) < 0.01, feats.offset_s
+    assert probe(VIDEO).duration_s > 0

@@ -62,11 +62,24 @@ def episode(tmp_path_factory):
     return video, facebank, voicebank
 
 
+@pytest.fixture(scope="module")
+def still_pipeline(tmp_path_factory):
+    """The faces here are still photos whose mouths never move, so the active speaker model would
+    rightly call them silent and keep every voice from them: these tests are of linking by voice
+    bank and by co-occurrence alone (the fallback without the model; with it, see
+    test_speaking_attribution.py, whose faces talk)."""
+    from screenalytics.config import load_settings
+    from screenalytics.pipeline import Pipeline
+
+    store = tmp_path_factory.mktemp("still-store")
+    return Pipeline(load_settings(storage={"uri": str(store)}, active_speaker={"enabled": False}))
+
+
 @pytest.fixture(scope="module", params=["voicebank", "cooccurrence"])
-def result(request, episode, pipeline, tmp_path_factory):
+def result(request, episode, still_pipeline, tmp_path_factory):
     video, facebank, voicebank = episode
     out = tmp_path_factory.mktemp(request.param)
-    res, _ = run_episode(pipeline, video, facebank, out, voicebank=voicebank if request.param == "voicebank" else None)
+    res, _ = run_episode(still_pipeline, video, facebank, out, voicebank=voicebank if request.param == "voicebank" else None)
     return request.param, res
 
 

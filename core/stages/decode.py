@@ -160,36 +160,72 @@ class _Samples:
         return self.data[: self.n] if self.n > len(self.data) * 0.9 else self.data[: self.n].copy()
 
 
+class SoundtrackReader:
+    """The first audio stream of a file, decoded and resampled to mono float32 ``sample_rate``
+    piece by piece (a context manager); ``present`` is False when the file has no audio."""
+
+    def __init__(self, path: Path | str, sample_rate: int = 16000) -> None:
+        self.path, self.sample_rate = Path(path), sample_rate
+        if not self.path.is_file():
+            raise InputError(f"audio file not found: {self.path}")
+        try:
+            self.container = av.open(str(self.path))
+        except av.error.FFmpegError as e:
+            raise InputError(f"audio is corrupt or not a media file: {self.path} ({e})") from None
+        self.stream = self.container.streams.audio[0] if self.container.streams.audio else None
+        self.present = self.stream is not None
+
+    def __enter__(self) -> SoundtrackReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.container.close()
+
+    def declared_s(self) -> float:
+        """The duration the container declares for the sound (0 when it does not)."""
+        st = self.stream
+        if st is not None and st.duration and st.time_base is not None:
+            return float(st.duration * st.time_base)
+        return (self.container.duration or 0) / av.time_base
+
+    def video_offset_s(self) -> float:
+        """Sound time at video time 0: the two streams can start at different times."""
+        video = self.container.streams.video[0] if self.container.streams.video else None
+
+        def start(st: av.stream.Stream | None) -> float | None:
+            return float(st.start_time * st.time_base) if st is not None and st.start_time is not None and st.time_base else None
+
+        a0, v0 = start(self.stream), start(video)
+        return (v0 - a0) if a0 is not None and v0 is not None else 0.0
+
+    def pieces(self) -> Iterator[np.ndarray]:
+        """The samples, one decoded frame's worth at a time; a damaged stream is an InputError."""
+        if self.stream is None:
+            return
+        self.stream.thread_type = "AUTO"
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=self.sample_rate)
+        try:
+            for frame in self.container.decode(self.stream):
+                for f in resampler.resample(frame):
+                    yield f.to_ndarray().reshape(-1)
+            for f in resampler.resample(None):
+                yield f.to_ndarray().reshape(-1)
+        except av.error.FFmpegError as e:
+            raise InputError(f"audio track is corrupt in {self.path}: {e}") from None
+
+
 def load_audio(path: Path | str, sample_rate: int = 16000) -> Audio | None:
     """Decode the first audio stream, resampled to mono ``sample_rate``; None when there is none."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"audio file not found: {path}")
-    try:
-        container = av.open(str(path))
-    except av.error.FFmpegError as e:
-        raise InputError(f"audio is corrupt or not a media file: {path} ({e})") from None
-    with container:
-        if not container.streams.audio:
+    with SoundtrackReader(path, sample_rate) as sound:
+        if not sound.present:
             return None
-        stream = container.streams.audio[0]
-        stream.thread_type = "AUTO"
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
         # One buffer the size the container declares, filled in place (grown if it was wrong):
         # collecting an hour's ~50,000 chunks and concatenating them peaked at three copies of
         # the soundtrack (700 MB) and left the heap fragmented.
-        declared = float(stream.duration * stream.time_base) if stream.duration else (container.duration or 0) / av.time_base
-        buffer = _Samples(int(min(declared, MAX_DECLARED_S) * sample_rate) + sample_rate)
-        try:
-            for frame in container.decode(stream):
-                for f in resampler.resample(frame):
-                    buffer.add(f.to_ndarray().reshape(-1))
-            for f in resampler.resample(None):
-                buffer.add(f.to_ndarray().reshape(-1))
-        except av.error.FFmpegError as e:
-            raise InputError(f"audio track is corrupt in {path}: {e}") from None
-    samples = buffer.done()
-    return Audio(samples, sample_rate)
+        buffer = _Samples(int(min(sound.declared_s(), MAX_DECLARED_S) * sample_rate) + sample_rate)
+        for piece in sound.pieces():
+            buffer.add(piece)
+    return Audio(buffer.done(), sample_rate)
 
 
 def write_wav(path: Path, audio: Audio) -> None:

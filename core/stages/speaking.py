@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import av
 import numpy as np
 
 from screenalytics.config import ActiveSpeakerConfig
@@ -25,6 +24,7 @@ from screenalytics.errors import InputError
 from screenalytics.model.names import Stage
 from screenalytics.model.records import Detection
 from screenalytics.stages.clock import Timer
+from screenalytics.stages.decode import SoundtrackReader
 
 log = logging.getLogger(__name__)
 FEED_S = 10.0  # seconds of sound fed to the feature stream at once
@@ -49,35 +49,21 @@ def sound_features(path: Path, asd: Any, sample_rate: int = 16000) -> SoundFeatu
     """Stream the first audio track through the model's feature extractor (about 20 MB an hour
     instead of a 230 MB soundtrack); None when the file has no audio."""
     stream_features = asd.features()
-    try:
-        container = av.open(str(path))
-    except av.error.FFmpegError as e:
-        raise InputError(f"audio is corrupt or not a media file: {path} ({e})") from None
-    with container:
-        if not container.streams.audio:
+    with SoundtrackReader(path, sample_rate) as sound:
+        if not sound.present:
             return None
-        audio = container.streams.audio[0]
-        audio.thread_type = "AUTO"
-        video = container.streams.video[0] if container.streams.video else None
-        a0 = float(audio.start_time * audio.time_base) if audio.start_time is not None else 0.0
-        v0 = float(video.start_time * video.time_base) if video is not None and video.start_time is not None else a0
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
         pieces: list[np.ndarray] = []
         held = 0
-        try:
-            for frame in container.decode(audio):
-                for f in resampler.resample(frame):
-                    pieces.append(f.to_ndarray().reshape(-1))
-                    held += pieces[-1].size
-                if held >= FEED_S * sample_rate:
-                    stream_features.feed(np.concatenate(pieces))
-                    pieces, held = [], 0
-            pieces += [f.to_ndarray().reshape(-1) for f in resampler.resample(None)]
-        except av.error.FFmpegError as e:
-            raise InputError(f"audio track is corrupt in {path}: {e}") from None
-    if pieces:
-        stream_features.feed(np.concatenate(pieces))
-    return SoundFeatures(stream_features.finish(), asd.rows_per_second, v0 - a0)
+        for piece in sound.pieces():
+            pieces.append(piece)
+            held += piece.size
+            if held >= FEED_S * sample_rate:
+                stream_features.feed(np.concatenate(pieces))
+                pieces, held = [], 0
+        if pieces:
+            stream_features.feed(np.concatenate(pieces))
+        offset = sound.video_offset_s()
+    return SoundFeatures(stream_features.finish(), asd.rows_per_second, offset)
 
 
 class SpeakingFaces:
