@@ -53,16 +53,20 @@ def _overlaps(turns: list[Turn], samples: list[VisualSample]) -> tuple[list[str]
     return speakers, overlap * RESOLUTION_S, total * RESOLUTION_S
 
 
+Overlaps = tuple[list[str], np.ndarray, np.ndarray]
+
+
 def cooccurrence(
-    turns: list[Turn], samples: list[VisualSample], cfg: FusionConfig
+    turns: list[Turn], samples: list[VisualSample], cfg: FusionConfig, overlaps: Overlaps | None = None
 ) -> tuple[list[str], list[str], np.ndarray, np.ndarray]:
     """(speakers, people, presence, score) matrices, speaker x person.
 
     presence: share of the speaker's speech during which the person is on screen (evidence);
     score: the same with each face sample weighted by how much it is speaking (ranking), so
-    that of two people on screen the one talking wins the voice.
+    that of two people on screen the one talking wins the voice. ``overlaps``: ``_overlaps`` of
+    the same turns and samples, when the caller has it already.
     """
-    speakers, overlap, total = _overlaps(turns, samples)
+    speakers, overlap, total = overlaps or _overlaps(turns, samples)
     people = sorted({s.person_id for s in samples})
     shape = (len(speakers), len(people))
     presence, score = np.zeros(shape), np.zeros(shape)
@@ -79,11 +83,13 @@ def cooccurrence(
     return speakers, people, presence, score
 
 
-def speaking_share(turns: list[Turn], samples: list[VisualSample]) -> tuple[list[str], list[str], np.ndarray, np.ndarray]:
+def speaking_share(
+    turns: list[Turn], samples: list[VisualSample], overlaps: Overlaps | None = None
+) -> tuple[list[str], list[str], np.ndarray, np.ndarray]:
     """(speakers, people, speaking, seen) speaker x person: the active speaker model's mean
     probability that the person's face speaks while the speaker talks, and over how many seconds
     of scored faces (0 where the model did not run)."""
-    speakers, overlap, _ = _overlaps(turns, samples)
+    speakers, overlap, _ = overlaps or _overlaps(turns, samples)
     people = sorted({s.person_id for s in samples})
     shape = (len(speakers), len(people))
     speaking, seen = np.zeros(shape), np.zeros(shape)
@@ -196,11 +202,10 @@ def link_speakers(
     rest = [t for t in turns if t.speaker not in links]
     taken = {link.person_id for link in links.values()}
     candidates = [s for s in samples if s.person_id not in taken]
-    speakers, people, presence, score = cooccurrence(rest, candidates, cfg)
-    _, _, speaking, scored = speaking_share(rest, candidates)
-    seconds: dict[str, float] = defaultdict(float)
-    for t in turns:
-        seconds[t.speaker] += t.end - t.start
+    overlaps = _overlaps(rest, candidates)
+    speakers, people, presence, score = cooccurrence(rest, candidates, cfg, overlaps)
+    _, _, speaking, scored = speaking_share(rest, candidates, overlaps)
+    seconds = _seconds(turns)
     if score.size:
         gain = score + presence
         if cfg.weight_by_speech:  # a face goes to the voice it is seen with longest, not to a fragment

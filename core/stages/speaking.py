@@ -131,11 +131,8 @@ class SpeakingFaces:
             lo, hi = max(0, a - ctx), min(n, b + ctx)
             out[a:b] = self.asd.score(crops[lo:hi], features[lo * per_frame : hi * per_frame])[a - lo : b - lo]
         scored = np.flatnonzero(~np.isnan(out))
-        pos = np.clip(np.searchsorted(scored, np.arange(n)), 1, len(scored) - 1) if len(scored) > 1 else np.zeros(n, int)
-        if len(scored) > 1:
-            left, right = scored[pos - 1], scored[pos]
-            pos = np.where(np.arange(n) - left <= right - np.arange(n), pos - 1, pos)
-        return out[scored[pos]]
+        nearest = scored[np.abs(np.arange(n)[:, None] - scored[None, :]).argmin(axis=1)]  # ties: the earlier
+        return out[nearest]
 
     def _score(self, piece: list[tuple[Detection, np.ndarray]]) -> None:
         """Put the piece on the model's frame rate (nearest crop in time), score, and give each
