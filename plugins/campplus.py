@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import weakref
+from collections import OrderedDict
+
 import kaldi_native_fbank as knf
 import numpy as np
 from pydantic import BaseModel, Field
@@ -16,62 +19,107 @@ from screenalytics.registry.models import ModelFile, ModelSpec, ModelStore
 HOP = 160  # 10 ms at 16 kHz
 WIN = 400  # 25 ms
 MIN_FRAMES = 20
+BINS = 80
+
+
+def geometry(sample_rate: int) -> tuple[int, int]:
+    """(hop, window) in samples of Kaldi's 10 ms / 25 ms frames at a rate (HOP, WIN at 16 kHz):
+    with snip_edges frame i is made of samples [i * hop, i * hop + window) and nothing else."""
+    return sample_rate * HOP // 16000, sample_rate * WIN // 16000
 
 
 class CAMPlusEmbedder:
-    """CAM++ 192-d voice embeddings; fbank is computed once per soundtrack and sliced."""
+    """CAM++ 192-d voice embeddings from fbank computed on demand in blocks of frames.
+
+    An hour's fbank is 115 MB; callers ask for frames in roughly increasing time (sliding
+    windows, then short chunks), so a few recent blocks are kept instead, and memory stays
+    ``block_s * cached_blocks`` seconds' worth (~8 MB by default) whatever the soundtrack's length.
+    A frame depends on its own 25 ms of samples only, so a block's frames are those of the whole file."""
 
     name = "campplus"
 
     class Options(BaseModel, extra="forbid"):
         model: str = "campplus-192d"
         batch_frames: int = Field(500, ge=100)  # fbank frames per embedding at most (5 s)
+        block_s: float = Field(60.0, gt=0)  # seconds of audio per fbank block computed at once
+        cached_blocks: int = Field(4, ge=1)  # blocks kept, least recently used dropped first
 
     def __init__(self, settings: Settings, models: ModelStore) -> None:
         self.cfg = settings.options_for(type(self))
         self._sess = models.session(self.cfg.model, settings.runtime)
         self.dim = int(self._sess.get_outputs()[0].shape[-1])
-        self._cache: tuple[int, np.ndarray] | None = None
+        # the soundtrack the blocks belong to: a weak reference, so that a new array that happens
+        # to get a dead one's id() is not served its blocks
+        self._owner: weakref.ref[np.ndarray] | None = None
+        self._blocks: OrderedDict[int, np.ndarray] = OrderedDict()
 
-    def fbank(self, audio: Audio) -> np.ndarray:
-        """80-bin Kaldi fbank (no dither) of the whole soundtrack, 10 ms hop."""
-        key = id(audio.samples)
-        if self._cache is not None and self._cache[0] == key:
-            return self._cache[1]
+    def num_frames(self, audio: Audio) -> int:
+        """Frames Kaldi makes of the soundtrack (snip_edges: only whole windows)."""
+        hop, win = geometry(audio.sample_rate)
+        n = len(audio.samples)
+        return 0 if n < win else 1 + (n - win) // hop
+
+    def _block_frames(self, audio: Audio) -> int:
+        return max(1, int(round(self.cfg.block_s * audio.sample_rate / geometry(audio.sample_rate)[0])))
+
+    def _block(self, audio: Audio, k: int) -> np.ndarray:
+        """Frames [k * F, (k + 1) * F) of the soundtrack (F frames a block; fewer in the last one),
+        from the LRU or computed from their samples alone."""
+        if self._owner is None or self._owner() is not audio.samples:
+            self._blocks.clear()
+            self._owner = weakref.ref(audio.samples)
+        got = self._blocks.get(k)
+        if got is not None:
+            self._blocks.move_to_end(k)
+            return got
+        hop, win = geometry(audio.sample_rate)
+        size = self._block_frames(audio)
+        first = k * size
+        count = max(0, min(size, self.num_frames(audio) - first))
+        # a block's frames need its samples plus the window's overhang (win - hop) into the next block
+        seg = audio.samples[first * hop : (first + count - 1) * hop + win] if count else audio.samples[:0]
         opts = knf.FbankOptions()
         opts.frame_opts.dither = 0
         opts.frame_opts.samp_freq = audio.sample_rate
-        opts.mel_opts.num_bins = 80
+        opts.mel_opts.num_bins = BINS
         fb = knf.OnlineFbank(opts)
-        # fed a minute at a time and emptied as it goes: given the whole soundtrack at once, fbank
-        # holds a scaled copy of it and all its frames besides ours (an hour: ~350 MB more)
-        step = 60 * audio.sample_rate
-        feats = np.empty((len(audio.samples) // HOP + 1, 80), np.float32)
-        n = 0
-
-        def take() -> None:
-            """Copy the frames fbank has ready and drop them from it."""
-            nonlocal n
-            ready = fb.num_frames_ready
-            for i in range(n, ready):
-                feats[i] = fb.get_frame(i)
-            if ready > n:
-                fb.pop(ready - n)
-            n = ready
-
-        for first in range(0, len(audio.samples), step):
-            fb.accept_waveform(audio.sample_rate, audio.samples[first : first + step] * 32768.0)
-            take()
+        fb.accept_waveform(audio.sample_rate, seg * 32768.0)
         fb.input_finished()
-        take()
-        feats = feats[:n]
-        self._cache = (key, feats)
+        assert fb.num_frames_ready == count, (fb.num_frames_ready, count)
+        feats = np.empty((count, BINS), np.float32)
+        for i in range(count):
+            feats[i] = fb.get_frame(i)
+        audio.release()  # the samples of a spilled soundtrack read for this block go back
+        self._blocks[k] = feats
+        while len(self._blocks) > self.cfg.cached_blocks:
+            self._blocks.popitem(last=False)
         return feats
+
+    def frames(self, audio: Audio, idx: np.ndarray) -> np.ndarray:
+        """The fbank frames at the given (valid) indices, in their order."""
+        idx = np.asarray(idx, np.int64)
+        out = np.empty((len(idx), BINS), np.float32)
+        if not len(idx):
+            return out
+        size = self._block_frames(audio)
+        blocks = idx // size
+        # blocks in the order first asked for, so that an LRU of two serves an item across a boundary
+        for k in dict.fromkeys(blocks.tolist()):
+            sel = blocks == k
+            out[sel] = self._block(audio, k)[idx[sel] - k * size]
+        return out
+
+    def fbank(self, audio: Audio, start: int = 0, end: int | None = None) -> np.ndarray:
+        """80-bin Kaldi fbank (no dither, 10 ms hop) frames [start, end) of the soundtrack (all of
+        them by default: for tests and tools; embed() only ever asks for a few seconds)."""
+        n = self.num_frames(audio)
+        end = n if end is None else min(end, n)
+        return self.frames(audio, np.arange(max(0, start), end))
 
     def embed(self, audio: Audio, ranges: list[Ranges]) -> np.ndarray:
         """One L2-normalised embedding per item; an item is a list of (start, end) seconds."""
-        feats = self.fbank(audio)
-        centres = (np.arange(len(feats)) * HOP + WIN / 2) / audio.sample_rate
+        hop, win = geometry(audio.sample_rate)
+        centres = (np.arange(self.num_frames(audio)) * hop + win / 2) / audio.sample_rate
         out = np.zeros((len(ranges), self.dim), np.float32)
         for i, item in enumerate(ranges):
             # the frames centred in the item's ranges, in order and once each (found by bisection:
@@ -81,7 +129,7 @@ class CAMPlusEmbedder:
             if not picked:
                 continue
             idx = np.unique(np.concatenate(picked)) if len(picked) > 1 else picked[0]
-            x = feats[idx[: self.cfg.batch_frames]]
+            x = self.frames(audio, idx[: self.cfg.batch_frames])
             if len(x) < MIN_FRAMES:
                 x = np.resize(x, (MIN_FRAMES, x.shape[1]))
             x = x - x.mean(axis=0, keepdims=True)

@@ -106,6 +106,7 @@ class FasterWhisperTranscriber:
                     **options,
                 )
                 words += [Word(w.start, w.end, w.word, float(w.probability)) for seg in segments for w in seg.words or []]
+                audio.release()
             return words
         for s, e in pieces:
             segments, _ = self._model.transcribe(audio.slice(s, e), condition_on_previous_text=False, **options)

@@ -43,6 +43,7 @@ class PyannoteOnnxDiarizer:
                 piece = audio.samples[int(round(s * sr)) : int(round(s * sr)) + window]
                 chunks[i, 0, : len(piece)] = piece
             logits.append(self._sess.run(None, {"waveform": chunks})[0])
+            audio.release()
         logits = np.concatenate(logits)
         step = int(self.params.get("frame_step_samples", 270))
         field = int(self.params.get("receptive_field_samples", 991))

@@ -15,6 +15,7 @@ CHUNK = 512  # samples per step at 16 kHz (32 ms)
 CONTEXT = 64  # samples of the previous chunk the v5 model sees
 WARMUP = 32  # chunks (1 s) each parallel stream runs before its own share
 MIN_STREAM_CHUNKS = 940  # ~30 s: shorter files run as one stream
+RELEASE_EVERY = 256  # steps between handing a spilled soundtrack's read pages back (streams x 8 s)
 
 
 class SileroVAD:
@@ -65,6 +66,8 @@ class SileroVAD:
             out, state = self._sess.run(None, {"input": np.concatenate([context, chunk], axis=1), "state": state, "sr": sr})
             probs[:, i] = out[:, 0]
             context = chunk[:, -CONTEXT:]
+            if i % RELEASE_EVERY == RELEASE_EVERY - 1:
+                audio.release()
         return probs[:, WARMUP:].reshape(-1)[:n_chunks]
 
     def detect(self, audio: Audio) -> Ranges:

@@ -198,6 +198,12 @@ class ResultStore:
     def index_vectors(self, episode_id: str, run_id: str, min_rows_for_index: int) -> None:
         """Mirror the episode's embeddings into the per-dimension vector tables; build an
         approximate (IVF-PQ, cosine) index once a table holds ``min_rows_for_index`` rows."""
+        try:
+            self._index_vectors(episode_id, run_id, min_rows_for_index)
+        except Exception as e:
+            raise explain(e, self.uri) from None
+
+    def _index_vectors(self, episode_id: str, run_id: str, min_rows_for_index: int) -> None:
         rows = self.read("embeddings", episode_id).to_pylist()
         by_dim: dict[int, list[dict[str, Any]]] = {}
         for r in rows:

@@ -134,6 +134,8 @@ def explain(e: Exception, where: str) -> StorageError:
         why = "the server did not answer within storage.timeout_s (is it hung or overloaded?)"
     elif "connect" in lowered:
         why = "the server cannot be reached (is it running? check storage.endpoint_url)"
+    elif "no space left" in lowered or "os error 28" in lowered:
+        why = "No space left on device"
     elif "was not found" in lowered or ("not found" in lowered and ".lance" in lowered):
         why = f"a table is missing or has lost files ({text.splitlines()[0][:200]})"
     elif local:

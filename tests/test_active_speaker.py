@@ -130,16 +130,60 @@ def test_long_tracks_are_sampled_and_the_frames_between_take_the_nearest_score()
     stub.calls = []
     cfg = load_settings().active_speaker  # 2 s of every 4 s, with 0.4 s either side
     faces = SpeakingFaces(stub, cfg, lambda fn, *a: fn(*a), Timer())
-    probs = faces._probabilities(np.zeros((300, 112, 112), np.uint8), np.zeros((1200, 13), np.float32), 4)
+    loud = np.ones(1200, bool)
+    probs = faces._probabilities(np.zeros((300, 112, 112), np.uint8), np.zeros((1200, 13), np.float32), loud, 4)
     assert stub.calls == [70, 70, 70]  # 12 s: three 2 s stretches (50 frames + 10 either side)
     assert sum(stub.calls) < 0.75 * 300
     assert probs[:50].tolist() == [1] * 50 and probs[100:150].tolist() == [2] * 50 and probs[-25:].tolist() == [3] * 25
     off = cfg.model_copy(update={"sample_s": 0.0})
     stub.calls = []
     SpeakingFaces(stub, off, lambda fn, *a: fn(*a), Timer())._probabilities(
-        np.zeros((300, 112, 112), np.uint8), np.zeros((1200, 13), np.float32), 4
+        np.zeros((300, 112, 112), np.uint8), np.zeros((1200, 13), np.float32), loud, 4
     )
     assert stub.calls == [300]  # every frame (the plugin cuts it in pieces itself)
+
+
+def test_quiet_stretches_are_not_scored_and_nobody_speaks_in_them() -> None:
+    class Counting(Stub):
+        calls: list[int]
+
+        def score(self, crops: np.ndarray, features: np.ndarray) -> np.ndarray:
+            self.calls.append(len(crops))
+            return np.full(len(crops), 0.9, np.float32)
+
+    stub = Counting()
+    stub.calls = []
+    cfg = load_settings().active_speaker
+    faces = SpeakingFaces(stub, cfg, lambda fn, *a: fn(*a), Timer())
+    loud = np.zeros(1200, bool)  # 12 s, 100 rows a second
+    loud[500:540] = True  # sound only in 5.0-5.4 s: inside the second stretch (frames 125-175, read from 4.6 s)
+    probs = faces._probabilities(np.zeros((300, 112, 112), np.uint8), np.zeros((1200, 13), np.float32), loud, 4)
+    assert stub.calls == [70]
+    assert probs[:50].tolist() == [0.0] * 50 and probs[100:150].tolist() == pytest.approx([0.9] * 50)
+    assert probs[-25:].tolist() == [0.0] * 25
+    stub.calls = []
+    every = cfg.model_copy(update={"sample_s": 0.0})
+    quiet = SpeakingFaces(stub, every, lambda fn, *a: fn(*a), Timer())._probabilities(
+        np.zeros((300, 112, 112), np.uint8), np.zeros((1200, 13), np.float32), np.zeros(1200, bool), 4
+    )
+    assert stub.calls == [] and not quiet.any()
+
+
+def test_loudness_is_measured_per_row_whatever_the_pieces() -> None:
+    from screenalytics.stages.speaking import _Loudness
+
+    rng = np.random.default_rng(0)
+    x = np.concatenate([np.zeros(16000, np.float32), (rng.standard_normal(16000) * 0.1).astype(np.float32)])
+    whole, pieces = _Loudness(160), _Loudness(160)
+    whole.feed(x)
+    for a in range(0, len(x), 777):
+        pieces.feed(x[a : a + 777])
+    got = pieces.finish()
+    assert np.allclose(got, whole.finish()) and len(got) == 200
+    assert got[:100].max() < -100 and -25 < got[100:].mean() < -15  # digital silence, then -20 dBFS noise
+    feats = SoundFeatures(np.zeros((200, 13)), 100, 0.0, got)
+    assert not feats.loud(0.0, 100, -50.0).any() and feats.loud(1.0, 100, -50.0).all()
+    assert feats.loud(0.0, 100, None).all()
 
 
 def test_sound_features_are_streamed_from_the_file_with_the_streams_offset(light_asd) -> None:  # type: ignore[no-untyped-def]

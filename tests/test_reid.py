@@ -7,7 +7,7 @@ import numpy as np
 
 from screenalytics.config import load_settings
 from screenalytics.model.vectors import normalise
-from screenalytics.stages.identify import Segment, Window, reidentify
+from screenalytics.stages.identify import Segment, Window, name_unknowns, reidentify
 
 
 def _seg(vec: np.ndarray, person: int | None, score: float) -> Segment:
@@ -40,3 +40,24 @@ def test_unclaimed_faces_take_the_person_they_clearly_resemble():
     again = {3: [_seg(occluded_alice, None, 0.2)], 1: [_seg(alice, 0, 0.6)]}
     reidentify(again, off)
     assert again[3][0].person_index is None
+
+
+def test_an_unknown_verdict_on_a_poorly_seen_face_is_doubtful():
+    """An occluded cast member that neither the facebank nor the episode could name ends up
+    ``unknown_N``; its faces were seen poorly (low detector score), so the verdict must rank
+    below that on a clearly seen stranger in the review queue."""
+    idc = load_settings().identification
+    rng = np.random.default_rng(1)
+    stranger, hidden = (normalise(rng.normal(size=512)) for _ in range(2))
+    clear = _seg(stranger, None, 0.0)
+    clear.windows[0].quality = 0.92
+    poor = _seg(hidden, None, 0.0)
+    poor.windows[0].quality = 0.45
+    names, conf = name_unknowns({1: [clear], 2: [poor]}, idc)
+    assert set(names.values()) == {"unknown_1", "unknown_2"}
+    assert conf[id(clear)] > 0.9
+    assert conf[id(poor)] == 0.0, "faces below unknown_doubt_quality vouch for nothing"
+    middling = _seg(hidden, None, 0.0)
+    middling.windows[0].quality = 0.7
+    _, conf = name_unknowns({2: [middling]}, idc)
+    assert 0.3 < conf[id(middling)] < 0.7

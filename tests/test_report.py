@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import pytest
 
@@ -87,7 +88,8 @@ def synthetic_result(turns: int = 3) -> RunResult:
         AVLink(2, 10.5, 11.5, "SPEAKER_02", "cara", -1, "voicebank", 0.7, 0.0, 1.0),
     ]
     rng = np.random.default_rng(7)  # noise: chips that compress badly, so the size budget bites
-    chips = {t: [(0.9 - n / 10, rng.integers(0, 255, (112, 112, 3), dtype=np.uint8)) for n in range(3)] for t in (1, 2, 3, 4)}
+    noise = [cv2.imencode(".jpg", rng.integers(0, 255, (112, 112, 3), dtype=np.uint8))[1].tobytes() for _ in range(12)]
+    chips = {t: [(0.9 - n / 10, noise[3 * (t - 1) + n]) for n in range(3)] for t in (1, 2, 3, 4)}
     ctx = RunContext(settings, video, "ep", "run123", None)  # type: ignore[arg-type]  # the report reads no facebank
     timings = {"detect": 2.5, "decode": 1.0, "identify": 0.25}
     return RunResult("ep", "run123", video, detections, tracks, [], assignments, screen_time, [9.0, 13.0], ["bad.jpg"], 500,

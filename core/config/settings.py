@@ -122,6 +122,8 @@ class IdentificationConfig(Section):
     match_low_quality: bool
     unknown_cluster_distance: float = Field(gt=0, le=2)
     unknown_cast_span: float = Field(gt=0, le=2)
+    unknown_doubt_quality: float = Field(0.5, ge=0, le=1)
+    unknown_clear_quality: float = Field(0.9, gt=0, le=1)
     reid_threshold: float | None = Field(default=None, ge=-1, le=1)
     reid_margin: float = Field(ge=0, le=2)
     unknown_prefix: str = Field(min_length=1)
@@ -130,6 +132,8 @@ class IdentificationConfig(Section):
     def _stay_below_enter(self) -> "IdentificationConfig":
         if self.stay_threshold > self.threshold:
             raise ValueError("stay_threshold must not exceed threshold (hysteresis keeps, then enters)")
+        if self.unknown_doubt_quality >= self.unknown_clear_quality:
+            raise ValueError("unknown_doubt_quality must be below unknown_clear_quality")
         return self
 
 
@@ -146,6 +150,8 @@ class AudioConfig(Section):
     enabled: bool
     sample_rate: int = Field(ge=8000)
     parallel: bool = True
+    spill: bool = True
+    spill_dir: Path | None = None
 
 
 class VadConfig(Section):
@@ -194,6 +200,7 @@ class ActiveSpeakerConfig(Section):
     sample_s: float = Field(2.0, ge=0)
     sample_every_s: float = Field(4.0, gt=0)
     sample_context_s: float = Field(0.4, ge=0)
+    quiet_dbfs: float | None = Field(-50.0, le=0)
 
 
 class VoicebankConfig(Section):

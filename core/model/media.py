@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import mmap
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -44,8 +45,16 @@ class Frame:
 
 @dataclass
 class Audio:
-    samples: np.ndarray  # float32 mono in [-1, 1]
+    samples: np.ndarray  # float32 mono in [-1, 1]; read-only when spilled to a file
     sample_rate: int
+    mapping: mmap.mmap | None = field(default=None, repr=False, compare=False)  # the spilled file, if any
+
+    def release(self) -> None:
+        """Drop the pages of a spilled soundtrack that were read so far from this process (the OS
+        keeps them in its file cache): the audio stages call it as they go, so an hour's soundtrack
+        (230 MB at 16 kHz) never has to sit in the process's memory. A no-op in memory."""
+        if self.mapping is not None and not self.mapping.closed:
+            self.mapping.madvise(mmap.MADV_DONTNEED)
 
     @property
     def duration_s(self) -> float:

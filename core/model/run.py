@@ -6,8 +6,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from screenalytics.model.banks import Facebank
 from screenalytics.model.media import DecodedSpan, VideoInfo
 from screenalytics.model.records import (
@@ -24,7 +22,7 @@ from screenalytics.model.records import (
 if TYPE_CHECKING:  # pragma: no cover
     from screenalytics.config import Settings
 
-Chips = dict[int, list[tuple[float, np.ndarray]]]  # track -> best (quality, aligned crop), best first
+Chips = dict[int, list[tuple[float, bytes]]]  # track -> best (quality, aligned crop as JPEG), best first
 
 
 @dataclass(frozen=True)

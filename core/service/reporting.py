@@ -7,9 +7,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import cv2
-import numpy as np
-
 from screenalytics.model.run import Chips, RunResult
 from screenalytics.registry.plugins import implementations
 from screenalytics.report import ReportExtras, ReportOptions, build_report, write_report
@@ -63,9 +60,7 @@ class ReportOps(ServiceBase):
         for track, keys in sorted(found.items()):
             ranked = sorted(qualities.get(track, []), reverse=True)
             for n in sorted(keys):
-                image = cv2.imdecode(np.frombuffer(self.artifacts.get(keys[n]), np.uint8), cv2.IMREAD_COLOR)
-                if image is not None:
-                    chips.setdefault(track, []).append((ranked[n] if n < len(ranked) else 0.0, image))
+                chips.setdefault(track, []).append((ranked[n] if n < len(ranked) else 0.0, self.artifacts.get(keys[n])))
         return chips
 
     def _stored_queue(self, episode_id: str, options: ReportOptions) -> list[dict[str, Any]] | None:

@@ -73,7 +73,8 @@ def hear(
     from screenalytics.stages.listen import listen
 
     s: Settings = pipeline.settings
-    audio = load_audio(video, s.audio.sample_rate)
+    spill = (s.audio.spill_dir or Path(tempfile.gettempdir())) if s.audio.spill else None
+    audio = load_audio(video, s.audio.sample_rate, spill)
     soundtrack = None
     if audio is not None and keep_soundtrack is not None:
         soundtrack = Path(tempfile.mkstemp(suffix=".wav", dir=keep_soundtrack)[1])

@@ -24,7 +24,7 @@ from screenalytics.faults import kill_point
 from screenalytics.stores.artifacts import ArtifactStore
 
 T = TypeVar("T")
-FORMAT = 1  # bump when a checkpointed object's layout changes: older checkpoints are then ignored
+FORMAT = 2  # bump when a checkpointed object's layout changes: older checkpoints are then ignored
 
 # The settings sections each checkpointed stage depends on (besides its plugins and models).
 VISION_SECTIONS = ("decode", "shots", "detection", "tracking", "quality", "recognition", "active_speaker")
@@ -57,7 +57,8 @@ def array_digest(arrays: Iterable[np.ndarray | str]) -> str:
 def fingerprint(settings: Settings, sections: Iterable[str], **extra: Any) -> str:
     """A digest of the named settings sections plus anything else that changes the stage's output."""
     dumped = settings.model_dump(mode="json")
-    dumped.get("audio", {}).pop("parallel", None)  # where a stage runs does not change what it finds
+    for where in ("parallel", "spill", "spill_dir"):  # where a stage runs or keeps its input does not change what it finds
+        dumped.get("audio", {}).pop(where, None)
     parts = {name: dumped.get(name) for name in sections}
     parts["_extra"] = extra
     parts["_format"] = FORMAT

@@ -4,6 +4,8 @@ soundtrack (any codec FFmpeg reads) as 16 kHz mono float."""
 from __future__ import annotations
 
 import math
+import mmap
+import tempfile
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -214,11 +216,17 @@ class SoundtrackReader:
             raise InputError(f"audio track is corrupt in {self.path}: {e}") from None
 
 
-def load_audio(path: Path | str, sample_rate: int = 16000) -> Audio | None:
-    """Decode the first audio stream, resampled to mono ``sample_rate``; None when there is none."""
+def load_audio(path: Path | str, sample_rate: int = 16000, spill_dir: Path | str | None = None) -> Audio | None:
+    """Decode the first audio stream, resampled to mono ``sample_rate``; None when there is none.
+
+    With ``spill_dir`` the samples go to a nameless temporary file there as they are decoded and
+    are read back through a read-only memory map (``Audio.release`` hands read pages back), so the
+    soundtrack's size does not grow the process with the episode's length."""
     with SoundtrackReader(path, sample_rate) as sound:
         if not sound.present:
             return None
+        if spill_dir is not None:
+            return _spilled(sound.pieces(), Path(spill_dir), sample_rate)
         # One buffer the size the container declares, filled in place (grown if it was wrong):
         # collecting an hour's ~50,000 chunks and concatenating them peaked at three copies of
         # the soundtrack (700 MB) and left the heap fragmented.
@@ -228,17 +236,36 @@ def load_audio(path: Path | str, sample_rate: int = 16000) -> Audio | None:
     return Audio(buffer.done(), sample_rate)
 
 
+def _spilled(pieces: Iterator[np.ndarray], directory: Path, sample_rate: int) -> Audio:
+    """The pieces written to an unlinked file in ``directory`` and mapped back (the mapping keeps
+    the file alive; it is gone when the mapping is, crash or not)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    n = 0
+    with tempfile.TemporaryFile(dir=directory, prefix="soundtrack-") as f:
+        for piece in pieces:
+            f.write(np.ascontiguousarray(piece, dtype=np.float32).tobytes())
+            n += len(piece)
+        f.flush()
+        if n == 0:
+            return Audio(np.zeros(0, np.float32), sample_rate)
+        mapping = mmap.mmap(f.fileno(), n * 4, access=mmap.ACCESS_READ)
+    return Audio(np.frombuffer(mapping, dtype=np.float32), sample_rate, mapping)
+
+
 def write_wav(path: Path, audio: Audio) -> None:
     """16-bit PCM mono WAV of a soundtrack (for the artifact store's audio/ layout)."""
     with av.open(str(path), "w", format="wav") as out:
         stream = out.add_stream("pcm_s16le", rate=audio.sample_rate)
         stream.layout = "mono"
-        pcm = (np.clip(audio.samples, -1, 1) * 32767).astype(np.int16)[None, :]
-        frame = av.AudioFrame.from_ndarray(pcm, format="s16", layout="mono")
-        frame.sample_rate = audio.sample_rate
-        frame.time_base = Fraction(1, audio.sample_rate)
-        frame.pts = 0
-        for packet in stream.encode(frame):
-            out.mux(packet)
+        step = 60 * audio.sample_rate  # a minute at a time: no 16-bit copy of the whole soundtrack
+        for first in range(0, len(audio.samples), step):
+            pcm = (np.clip(audio.samples[first : first + step], -1, 1) * 32767).astype(np.int16)[None, :]
+            frame = av.AudioFrame.from_ndarray(pcm, format="s16", layout="mono")
+            frame.sample_rate = audio.sample_rate
+            frame.time_base = Fraction(1, audio.sample_rate)
+            frame.pts = first
+            for packet in stream.encode(frame):
+                out.mux(packet)
+            audio.release()
         for packet in stream.encode():
             out.mux(packet)

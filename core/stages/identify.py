@@ -37,6 +37,7 @@ class Window:
     embedding: np.ndarray | None
     good: bool = True  # False: pooled from faces that failed the quality gate
     covered_s: float = 0.0  # seconds of samples in the window (excludes gaps)
+    quality: float = 0.0  # mean quality weight of the faces pooled into the embedding
 
 
 @dataclass
@@ -222,7 +223,7 @@ def _windows(
     for w_index, group in itertools.groupby(rs, key=lambda r: int(r.t // window_s)):
         members = list(group)
         vecs = vectors.get((tid, w_index))
-        emb = None
+        emb, quality = None, 0.0
         if vecs is not None and (vecs[2] or not any_good):
             emb = pooled(vecs[0], vecs[1])
             quality = float(vecs[1].mean())
@@ -231,7 +232,7 @@ def _windows(
             )
         end = members[-1].t + members[-1].duration
         covered = sum(m.duration for m in members)
-        windows.append(Window(w_index, members[0].t, end, emb, bool(vecs and vecs[2]), covered))
+        windows.append(Window(w_index, members[0].t, end, emb, bool(vecs and vecs[2]), covered, quality))
     return windows
 
 
@@ -267,6 +268,17 @@ def reidentify(track_segments: dict[int, list[Segment]], idc: IdentificationConf
             runner = float(sims[order[1]]) if len(people) > 1 else -1.0
             if best >= idc.reid_threshold and best - runner >= idc.reid_margin:
                 seg.person_index, seg.score, seg.margin, seg.reid = people[int(order[0])], best, best - runner, True
+
+
+def _seen_clearly(seg: Segment, idc: IdentificationConfig) -> float:
+    """How well a stretch's faces were seen, in [0,1]: a cast member under a box or dark glasses
+    is found by the detector with a lower score and misses the facebank, so an ``unknown``
+    verdict on such faces is doubtful; on a clear face (``unknown_clear_quality``) it is not."""
+    q = [w.quality for w in seg.windows if w.embedding is not None and w.good]
+    if not q:
+        return 0.0
+    lo, hi = idc.unknown_doubt_quality, idc.unknown_clear_quality
+    return float(np.clip((float(np.mean(q)) - lo) / max(hi - lo, 1e-6), 0.0, 1.0))
 
 
 def name_unknowns(track_segments: dict[int, list[Segment]], idc: IdentificationConfig) -> tuple[dict[int, str], dict[int, float]]:
@@ -308,7 +320,8 @@ def name_unknowns(track_segments: dict[int, list[Segment]], idc: IdentificationC
         out_names[id(seg)] = names[int(lab)]
         if good[i]:
             spread = 1.0 - float((members @ centre).mean())
-            out_conf[id(seg)] = float(np.clip(1.0 - spread / idc.unknown_cluster_distance, 0.0, 1.0)) * not_cast
+            tight = float(np.clip(1.0 - spread / idc.unknown_cluster_distance, 0.0, 1.0))
+            out_conf[id(seg)] = tight * not_cast * _seen_clearly(seg, idc)
         else:
             out_conf[id(seg)] = 0.0  # faces too poor to vouch for who this is
     return out_names, out_conf

@@ -44,16 +44,19 @@ def listen(
     timer.report(Stage.VAD, 0, 1)
     t0 = time.perf_counter()
     regions = vad.detect(audio)
+    audio.release()
     t0 = timer.add(Stage.VAD, t0)
     # Speech to text before diarization: the transcriber's working memory is gone by the time the
-    # speaker embedder holds the soundtrack's fbank, so the two peaks do not add up.
+    # diarizer's models and windows are in use, so the two peaks do not add up.
     words: list[Word] = []
     if transcriber is not None:
         timer.report(Stage.TRANSCRIBE, 0, 1)
         words = transcriber.transcribe(audio, regions)
+        audio.release()
         t0 = timer.add(Stage.TRANSCRIBE, t0)
     timer.report(Stage.DIARIZE, 0, 1)
     diarization = diarizer.diarize(audio, num_speakers)
+    audio.release()
     t0 = timer.add(Stage.DIARIZE, t0)
     # a clustering diarizer already has a voice per speaker: embed again only for those that do not
     vectors = diarization.speaker_embeddings or speaker_embeddings(audio, diarization, embedder)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
 import pyarrow as pa
 
 from screenalytics.config import Settings
@@ -75,10 +74,8 @@ def publish(
         if result.soundtrack is not None:
             keys.append(artifacts.put(audio_key(show, code), result.soundtrack))
     for track_id, best in result.chips.items():
-        for n, (_, crop) in enumerate(best):
-            ok, jpg = cv2.imencode(".jpg", crop)
-            if ok:
-                keys.append(artifacts.put(chip_key(show, code, track_id, n), jpg.tobytes()))
+        for n, (_, jpg) in enumerate(best):
+            keys.append(artifacts.put(chip_key(show, code, track_id, n), jpg))
     written = set(keys)
     for kind in ("frames", "chips"):
         prefix = f"{kind}/{show}/{code}/"

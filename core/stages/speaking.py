@@ -37,18 +37,45 @@ class SoundFeatures:
     rows: np.ndarray  # (n, dims)
     rows_per_second: int
     offset_s: float  # audio time of video time 0 (streams can start at different times)
+    level_db: np.ndarray | None = None  # loudness (dBFS) of each row's stretch of sound
+
+    def _index(self, start_s: float, n_rows: int, length: int) -> np.ndarray:
+        first = int(round((start_s + self.offset_s) * self.rows_per_second))
+        return np.clip(np.arange(first, first + n_rows), 0, max(0, length - 1))
 
     def window(self, start_s: float, n_rows: int) -> np.ndarray:
         """``n_rows`` rows from video time ``start_s``; outside the soundtrack, its edge rows."""
-        first = int(round((start_s + self.offset_s) * self.rows_per_second))
-        idx = np.clip(np.arange(first, first + n_rows), 0, max(0, len(self.rows) - 1))
-        return self.rows[idx]
+        return self.rows[self._index(start_s, n_rows, len(self.rows))]
+
+    def loud(self, start_s: float, n_rows: int, quiet_dbfs: float | None) -> np.ndarray:
+        """Whether each of those rows is louder than ``quiet_dbfs`` (all True when not measured)."""
+        if quiet_dbfs is None or self.level_db is None or not len(self.level_db):
+            return np.ones(n_rows, bool)
+        return self.level_db[self._index(start_s, n_rows, len(self.level_db))] > quiet_dbfs
+
+
+class _Loudness:
+    """dBFS of consecutive stretches of ``hop`` samples of a stream fed in pieces of any size."""
+
+    def __init__(self, hop: int) -> None:
+        self.hop, self.carry, self.out = hop, np.zeros(0, np.float32), []  # type: ignore[var-annotated]
+
+    def feed(self, x: np.ndarray) -> None:
+        x = np.concatenate([self.carry, x]) if len(self.carry) else x
+        whole = len(x) // self.hop * self.hop
+        blocks = x[:whole].reshape(-1, self.hop).astype(np.float64)
+        self.out.append((10 * np.log10((blocks**2).mean(axis=1) + 1e-12)).astype(np.float32))
+        self.carry = x[whole:].copy()
+
+    def finish(self) -> np.ndarray:
+        return np.concatenate(self.out) if self.out else np.zeros(0, np.float32)
 
 
 def sound_features(path: Path, asd: Any, sample_rate: int = 16000) -> SoundFeatures | None:
     """Stream the first audio track through the model's feature extractor (about 20 MB an hour
-    instead of a 230 MB soundtrack); None when the file has no audio."""
+    instead of a 230 MB soundtrack), measuring its loudness on the way; None when the file has no audio."""
     stream_features = asd.features()
+    level = _Loudness(sample_rate // asd.rows_per_second)
     with SoundtrackReader(path, sample_rate) as sound:
         if not sound.present:
             return None
@@ -58,12 +85,16 @@ def sound_features(path: Path, asd: Any, sample_rate: int = 16000) -> SoundFeatu
             pieces.append(piece)
             held += piece.size
             if held >= FEED_S * sample_rate:
-                stream_features.feed(np.concatenate(pieces))
+                chunk = np.concatenate(pieces)
+                stream_features.feed(chunk)
+                level.feed(chunk)
                 pieces, held = [], 0
         if pieces:
-            stream_features.feed(np.concatenate(pieces))
+            chunk = np.concatenate(pieces)
+            stream_features.feed(chunk)
+            level.feed(chunk)
         offset = sound.video_offset_s()
-    return SoundFeatures(stream_features.finish(), asd.rows_per_second, offset)
+    return SoundFeatures(stream_features.finish(), asd.rows_per_second, offset, level.finish())
 
 
 class SpeakingFaces:
@@ -113,22 +144,26 @@ class SpeakingFaces:
                 self._score(piece)
         self.timer.add(Stage.ACTIVE_SPEAKER, t0)
 
-    def _probabilities(self, crops: np.ndarray, features: np.ndarray, per_frame: int) -> np.ndarray:
+    def _probabilities(self, crops: np.ndarray, features: np.ndarray, loud: np.ndarray, per_frame: int) -> np.ndarray:
         """The model over ``sample_s`` of every ``sample_every_s`` of the track (each stretch with
         ``sample_context_s`` of lead-in and run-out it scores and drops); frames between take the
         nearest scored frame's probability. Fusion weighs voices against faces over whole
         speakers, for which a sample of each track is enough, and the model is the costliest
-        step of the pass over the video (about 6 ms per face and frame on one core)."""
+        step of the pass over the video (about 6 ms per face and frame on one core). A stretch
+        with no sound louder than ``quiet_dbfs`` is not scored: nobody speaks in it (0)."""
         n, fps, cfg = len(crops), self.asd.fps, self.cfg
         span, every = max(1, round(cfg.sample_s * fps)), max(1, round(cfg.sample_every_s * fps))
         if cfg.sample_s <= 0 or every <= span or n <= span:
-            return np.asarray(self.asd.score(crops, features), np.float32)
+            span, every = n, n  # every frame: one stretch
         ctx = round(cfg.sample_context_s * fps)
         out = np.full(n, np.nan, np.float32)
         first = min((every - span) // 2, n - span)  # the middle of the first period, where tracks are steady
         for a in range(first, n, every):
             b = min(n, a + span)
             lo, hi = max(0, a - ctx), min(n, b + ctx)
+            if not loud[lo * per_frame : hi * per_frame].any():
+                out[a:b] = 0.0
+                continue
             out[a:b] = self.asd.score(crops[lo:hi], features[lo * per_frame : hi * per_frame])[a - lo : b - lo]
         scored = np.flatnonzero(~np.isnan(out))
         nearest = scored[np.abs(np.arange(n)[:, None] - scored[None, :]).argmin(axis=1)]  # ties: the earlier
@@ -147,7 +182,9 @@ class SpeakingFaces:
         nearest = np.clip(np.searchsorted(times, grid, side="right") - 1, 0, len(piece) - 1)
         crops = np.stack([piece[i][1] for i in nearest])
         per_frame = self.features.rows_per_second // fps
-        probs = self._probabilities(crops, self.features.window(start, n * per_frame), per_frame)
+        rows = n * per_frame
+        loud = self.features.loud(start, rows, self.cfg.quiet_dbfs)
+        probs = self._probabilities(crops, self.features.window(start, rows), loud, per_frame)
         sums = np.bincount(nearest, weights=probs, minlength=len(piece))
         counts = np.bincount(nearest, minlength=len(piece))
         for i, (record, _) in enumerate(piece):

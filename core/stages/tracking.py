@@ -42,7 +42,7 @@ class FaceTracks:
     window_vectors: WindowVectors
     cut_times: list[float]
     frames_analysed: int
-    chips: Chips  # track -> best aligned crops, best first
+    chips: Chips  # track -> best aligned crops (JPEG), best first
     shot_frames: dict[int, tuple[float, bytes]] = field(default_factory=dict)  # shot -> (t, JPEG)
     span: DecodedSpan | None = None  # how much of the video decoded
 
@@ -76,6 +76,22 @@ class _BestFaces:
             heapq.heapreplace(heap, item)
 
 
+class _Chips(_BestFaces):
+    """The best faces of each track, kept as raw crops while the track can still gain faces and
+    as JPEG once its shot ends (tracks never cross a cut): an hour's chips stay a few MB, not ~100."""
+
+    def __init__(self, k: int) -> None:
+        super().__init__(k)
+        self.done: Chips = {}
+
+    def close_shot(self) -> None:
+        for gid, heap in self.heaps.items():
+            best = sorted((smp for _, _, smp in heap), key=lambda smp: -smp.quality)
+            encoded = [(smp.quality, cv2.imencode(".jpg", smp.crop)[1].tobytes()) for smp in best]
+            self.done[gid] = encoded  # type: ignore[index]
+        self.heaps.clear()
+
+
 def follow_faces(
     video: VideoInfo,
     detector: Detector,
@@ -98,7 +114,7 @@ def follow_faces(
     next_id = itertools.count(1)
     records: list[Detection] = []
     windows = _BestFaces(s.recognition.samples_per_window)
-    chips = _BestFaces(s.storage.chips_per_track)
+    chips = _Chips(s.storage.chips_per_track)
     window_vectors: WindowVectors = {}
     last_crop: dict[int, np.ndarray] = {}
     sparse = SparseDetector(detector, s.detection)
@@ -152,6 +168,7 @@ def follow_faces(
                 cut_times.append(frame.t)
                 tracker = new_tracker(1.0 / period)
                 last_crop.clear()  # tracks end at a cut: their last crops are no longer needed
+                chips.close_shot()
                 if speaking:
                     queue(speaking.close())
             if shot_id not in shot_frames:  # each shot's first frame, for browsing and review
@@ -214,8 +231,5 @@ def follow_faces(
             job.result()
     finally:
         embedder.shutdown(wait=True, cancel_futures=True)
-    best = {
-        gid: [(smp.quality, smp.crop) for _, _, smp in sorted(heap, key=lambda x: -x[2].quality)]
-        for gid, heap in chips.heaps.items()
-    }
-    return FaceTracks(records, window_vectors, cut_times, n_frames, best, shot_frames, span)  # type: ignore[arg-type]
+    chips.close_shot()
+    return FaceTracks(records, window_vectors, cut_times, n_frames, chips.done, shot_frames, span)
