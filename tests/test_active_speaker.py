@@ -170,7 +170,7 @@ def test_quiet_stretches_are_not_scored_and_nobody_speaks_in_them() -> None:
 
 
 def test_loudness_is_measured_per_row_whatever_the_pieces() -> None:
-    from screenalytics.stages.speaking import _Loudness
+    from screenalytics.stages.loudness import Loudness as _Loudness
 
     rng = np.random.default_rng(0)
     x = np.concatenate([np.zeros(16000, np.float32), (rng.standard_normal(16000) * 0.1).astype(np.float32)])

@@ -34,7 +34,7 @@ def test_speaking_is_attributed_to_the_right_cast_member(tmp_path):
     )
     scores = score_episode(folder, service.stored_result("seed2"))
     speech = scores["speech"]
-    assert speech["precision"] >= 0.9 and speech["recall"] >= 0.9, speech
+    assert speech["precision"] >= 0.92 and speech["recall"] >= 0.9, speech
     # the active speaker model tells a face that speaks from one that listens: over every face,
     # those between the sampled stretches taking the nearest score, main measures 0.86 (0.98 with
     # every frame scored; the mouth-motion measure it replaced scored 0.5)

@@ -324,16 +324,18 @@ def score_episode(folder: Path, result: Any, scale: int = 1) -> dict:
 
 
 def recordings_der(service: Any) -> dict[str, dict]:
-    """The diarizer alone on each shared recording against its RTTM (the UEM where there is one)."""
+    """The diarizer on each shared recording, its turns trimmed to the sound as a run does, against
+    its RTTM (the UEM where there is one)."""
     from screenalytics.model.names import PluginKind
     from screenalytics.stages.decode import load_audio
+    from screenalytics.stages.listen import trimmed_turns
 
     diarizer = service.pipeline.plugin(PluginKind.DIARIZER)
     out = {}
     for wav, (rttm, file_id) in RECORDINGS.items():
         audio = load_audio(AUDIO / wav)
         t0 = time.perf_counter()
-        turns = diarizer.diarize(audio).turns
+        turns = trimmed_turns(diarizer.diarize(audio).turns, audio, service.pipeline.settings.diarization)
         res = der(read_rttm(AUDIO / rttm, file_id), [(t.start, t.end, t.speaker) for t in turns], 0.0, audio.duration_s)
         out[wav] = {**res, "seconds": time.perf_counter() - t0}
     return out
@@ -506,7 +508,7 @@ def print_report(report: dict) -> None:
         )
     con.print(t)
 
-    t = Table(title="diarization alone on the shared recordings (no collar, overlap scored)")
+    t = Table(title="diarization (turns trimmed to the sound) on the shared recordings (no collar, overlap scored)")
     for col in ("file", "DER", "missed", "false alarm", "confusion", "speakers hyp/ref"):
         t.add_column(col, justify="right")
     for wav, r in report["recordings"].items():

@@ -184,6 +184,8 @@ class DiarizationConfig(Section):
     resegment_min_s: float = Field(default=0.3, gt=0)
     resegment_iterations: int = Field(default=3, ge=0)
     resegment_keep_margin: float = Field(default=0.1, ge=0, le=2)
+    quiet_dbfs: float | None = Field(default=-50.0, le=0)
+    quiet_below_loud_db: float = Field(default=30.0, ge=0)
 
 
 class TranscriptionConfig(Section):
@@ -201,6 +203,7 @@ class ActiveSpeakerConfig(Section):
     sample_every_s: float = Field(4.0, gt=0)
     sample_context_s: float = Field(0.4, ge=0)
     quiet_dbfs: float | None = Field(-50.0, le=0)
+    quiet_below_loud_db: float = Field(30.0, ge=0)
 
 
 class VoicebankConfig(Section):

@@ -8,13 +8,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from screenalytics.config import Settings
+from screenalytics.config import DiarizationConfig, Settings
 from screenalytics.model.banks import Voicebank
 from screenalytics.model.contracts import VAD, Diarizer, SpeakerEmbedder, Transcriber
 from screenalytics.model.media import Audio
 from screenalytics.model.names import Stage
-from screenalytics.model.speech import Diarization, Ranges, Word
+from screenalytics.model.speech import Diarization, Ranges, Turn, Word
 from screenalytics.stages.clock import Timer
+from screenalytics.stages.loudness import levels, quiet_threshold, trim_to_sound
 from screenalytics.stages.voicebank import identify_speakers, speaker_embeddings
 
 
@@ -27,6 +28,14 @@ class Listening:
     speaker_vectors: dict[str, np.ndarray]  # one unit voice vector per diarized speaker
     voice_ids: dict[str, tuple[str, float]]  # speaker -> (person, score) named by the voice bank
     words: list[Word] = field(default_factory=list)
+
+
+def trimmed_turns(turns: list[Turn], audio: Audio, cfg: DiarizationConfig) -> list[Turn]:
+    """Turns with their ends moved in to where sound is (``diarization.quiet_dbfs``; None: as they are)."""
+    if cfg.quiet_dbfs is None or not turns:
+        return turns
+    level_db = levels(audio)
+    return trim_to_sound(turns, level_db, quiet_threshold(level_db, cfg.quiet_dbfs, cfg.quiet_below_loud_db))
 
 
 def listen(
@@ -56,6 +65,7 @@ def listen(
         t0 = timer.add(Stage.TRANSCRIBE, t0)
     timer.report(Stage.DIARIZE, 0, 1)
     diarization = diarizer.diarize(audio, num_speakers)
+    diarization.turns = trimmed_turns(diarization.turns, audio, s.diarization)
     audio.release()
     t0 = timer.add(Stage.DIARIZE, t0)
     # a clustering diarizer already has a voice per speaker: embed again only for those that do not

@@ -25,6 +25,7 @@ from screenalytics.model.names import Stage
 from screenalytics.model.records import Detection
 from screenalytics.stages.clock import Timer
 from screenalytics.stages.decode import SoundtrackReader
+from screenalytics.stages.loudness import Loudness, quiet_threshold
 
 log = logging.getLogger(__name__)
 FEED_S = 10.0  # seconds of sound fed to the feature stream at once
@@ -47,35 +48,24 @@ class SoundFeatures:
         """``n_rows`` rows from video time ``start_s``; outside the soundtrack, its edge rows."""
         return self.rows[self._index(start_s, n_rows, len(self.rows))]
 
-    def loud(self, start_s: float, n_rows: int, quiet_dbfs: float | None) -> np.ndarray:
-        """Whether each of those rows is louder than ``quiet_dbfs`` (all True when not measured)."""
-        if quiet_dbfs is None or self.level_db is None or not len(self.level_db):
+    def loud(self, start_s: float, n_rows: int, threshold: float | None) -> np.ndarray:
+        """Whether each of those rows is louder than ``threshold`` dBFS (all True when not measured)."""
+        if threshold is None or self.level_db is None or not len(self.level_db):
             return np.ones(n_rows, bool)
-        return self.level_db[self._index(start_s, n_rows, len(self.level_db))] > quiet_dbfs
+        return self.level_db[self._index(start_s, n_rows, len(self.level_db))] > threshold
 
-
-class _Loudness:
-    """dBFS of consecutive stretches of ``hop`` samples of a stream fed in pieces of any size."""
-
-    def __init__(self, hop: int) -> None:
-        self.hop, self.carry, self.out = hop, np.zeros(0, np.float32), []  # type: ignore[var-annotated]
-
-    def feed(self, x: np.ndarray) -> None:
-        x = np.concatenate([self.carry, x]) if len(self.carry) else x
-        whole = len(x) // self.hop * self.hop
-        blocks = x[:whole].reshape(-1, self.hop).astype(np.float64)
-        self.out.append((10 * np.log10((blocks**2).mean(axis=1) + 1e-12)).astype(np.float32))
-        self.carry = x[whole:].copy()
-
-    def finish(self) -> np.ndarray:
-        return np.concatenate(self.out) if self.out else np.zeros(0, np.float32)
+    def quiet_below(self, quiet_dbfs: float | None, below_loud_db: float) -> float | None:
+        """The level under which this soundtrack is quiet (None: everything counts as sound)."""
+        if quiet_dbfs is None or self.level_db is None:
+            return None
+        return quiet_threshold(self.level_db, quiet_dbfs, below_loud_db)
 
 
 def sound_features(path: Path, asd: Any, sample_rate: int = 16000) -> SoundFeatures | None:
     """Stream the first audio track through the model's feature extractor (about 20 MB an hour
     instead of a 230 MB soundtrack), measuring its loudness on the way; None when the file has no audio."""
     stream_features = asd.features()
-    level = _Loudness(sample_rate // asd.rows_per_second)
+    level = Loudness(sample_rate // asd.rows_per_second)
     with SoundtrackReader(path, sample_rate) as sound:
         if not sound.present:
             return None
@@ -103,6 +93,7 @@ class SpeakingFaces:
     def __init__(self, asd: Any, cfg: ActiveSpeakerConfig, submit: Callable[..., Future[Any]], timer: Timer) -> None:
         self.asd, self.cfg, self.submit, self.timer = asd, cfg, submit, timer
         self.features: SoundFeatures | None = None
+        self.quiet: float | None = None  # dBFS under which the soundtrack is quiet (None: not measured)
         self.buffers: dict[int, list[tuple[Detection, np.ndarray]]] = defaultdict(list)
 
     def start(self, path: Path, sample_rate: int) -> Future[Any]:
@@ -112,6 +103,8 @@ class SpeakingFaces:
             t0 = time.perf_counter()
             try:
                 self.features = sound_features(path, self.asd, sample_rate)
+                if self.features is not None:
+                    self.quiet = self.features.quiet_below(self.cfg.quiet_dbfs, self.cfg.quiet_below_loud_db)
             except InputError as e:  # the audio stages report it; the faces just go unscored
                 log.warning("active speaker: no sound features (%s); speaking faces fall back to mouth motion", e)
             self.timer.add(Stage.ACTIVE_SPEAKER, t0)
@@ -150,7 +143,7 @@ class SpeakingFaces:
         nearest scored frame's probability. Fusion weighs voices against faces over whole
         speakers, for which a sample of each track is enough, and the model is the costliest
         step of the pass over the video (about 6 ms per face and frame on one core). A stretch
-        with no sound louder than ``quiet_dbfs`` is not scored: nobody speaks in it (0)."""
+        where the soundtrack stays quiet (``loudness``) is not scored: nobody speaks in it (0)."""
         n, fps, cfg = len(crops), self.asd.fps, self.cfg
         span, every = max(1, round(cfg.sample_s * fps)), max(1, round(cfg.sample_every_s * fps))
         if cfg.sample_s <= 0 or every <= span or n <= span:
@@ -183,7 +176,7 @@ class SpeakingFaces:
         crops = np.stack([piece[i][1] for i in nearest])
         per_frame = self.features.rows_per_second // fps
         rows = n * per_frame
-        loud = self.features.loud(start, rows, self.cfg.quiet_dbfs)
+        loud = self.features.loud(start, rows, self.quiet)
         probs = self._probabilities(crops, self.features.window(start, rows), loud, per_frame)
         sums = np.bincount(nearest, weights=probs, minlength=len(piece))
         counts = np.bincount(nearest, minlength=len(piece))

@@ -1,5 +1,6 @@
-"""The soundtrack kept in a temporary file and read back through a memory map: the same samples
-as in memory, nothing left on disk, and pages handed back so memory stays flat in length."""
+"""The soundtrack: kept in a temporary file and read back through a memory map (the same samples
+as in memory, nothing left on disk, pages handed back so memory stays flat in length), written
+out a minute at a time, and measured for loudness (speaker turns end where the sound does)."""
 
 from __future__ import annotations
 
@@ -63,3 +64,27 @@ def test_an_empty_spill_dir_is_made(tmp_path):
     audio = load_audio(tmp_path / "b.wav", spill_dir=tmp_path / "new" / "dir")
     assert audio is not None and len(audio.samples) == 16000
     assert os.path.isdir(tmp_path / "new" / "dir")
+
+
+def test_turns_are_trimmed_to_where_sound_is_relative_to_the_soundtrack():
+    """A turn that runs into the silence after a line ends where the sound does; quiet is judged
+    against the soundtrack's loud parts, so a quietly recorded file keeps its speech."""
+    from screenalytics.model.speech import Turn
+    from screenalytics.stages.loudness import levels, quiet_threshold, trim_to_sound
+
+    rng = np.random.default_rng(5)
+    x = (rng.standard_normal(16000 * 6) * 1e-4).astype(np.float32)  # -80 dBFS room tone
+    x[16000:48000] = (rng.standard_normal(32000) * 0.05).astype(np.float32)  # a "line" 1-3 s, -26 dBFS
+    turns = [Turn(0.6, 3.7, "A"), Turn(4.0, 5.0, "B")]  # A spills 0.4 s and 0.7 s; B is all silence
+    level_db = levels(Audio(x, 16000))
+    assert len(level_db) == 600
+    thr = quiet_threshold(level_db, -50.0, 30.0)
+    assert -60 < thr <= -50.0  # 30 dB under the line (-26 dBFS), and never above -50
+    got = trim_to_sound(turns, level_db, thr)
+    assert [(t.speaker, round(t.start, 2), round(t.end, 2)) for t in got] == [("A", 1.0, 3.0)]
+    # the same recording 40 dB quieter (the line at -66 dBFS): quiet is now under -96 dBFS
+    quiet_db = levels(Audio(x * 0.01, 16000))
+    assert quiet_threshold(quiet_db, -50.0, 30.0) < -90
+    assert [(round(t.start, 2), round(t.end, 2)) for t in trim_to_sound(turns, quiet_db, quiet_threshold(quiet_db, -50.0, 30.0))][
+        0
+    ] == (1.0, 3.0)
