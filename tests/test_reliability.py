@@ -387,3 +387,14 @@ def test_a_full_disk_fails_in_one_line_and_keeps_the_stored_results(media, tmp_p
             assert snapshot(store)["tables"] == before["tables"]
         shown = runner.invoke(cli, ["screen-time", EP], env=env)
         assert shown.exit_code == 0 and "obama" in shown.output
+
+
+def test_no_room_for_the_soundtrack_fails_in_one_line(media, tmp_path):
+    """The audio process writes the decoded soundtrack to audio.spill_dir (10 s here: 640 KB);
+    with no room there the run stops with the operating system's reason, in one line."""
+    with small_disk(tmp_path / "disk", 1) as disk:
+        fill(disk, 64 * 1024)
+        env = {"SCREENALYTICS_STORAGE__URI": str(tmp_path / "store"), "SCREENALYTICS_AUDIO__SPILL_DIR": str(disk)}
+        args = ["run", str(VIDEO), "--facebank", str(media["facebank"]), "--episode-id", EP, "--out", str(tmp_path / "out")]
+        res = CliRunner().invoke(cli, [*args, "--fps", "2", "-q"], env=env)
+        one_line_error(res, "No space left")
