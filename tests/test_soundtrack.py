@@ -88,3 +88,27 @@ def test_turns_are_trimmed_to_where_sound_is_relative_to_the_soundtrack():
     assert [(round(t.start, 2), round(t.end, 2)) for t in trim_to_sound(turns, quiet_db, quiet_threshold(quiet_db, -50.0, 30.0))][
         0
     ] == (1.0, 3.0)
+
+
+def test_listen_drops_a_speaker_heard_only_in_silence():
+    from screenalytics.config import load_settings
+    from screenalytics.model.speech import Diarization, Turn
+    from screenalytics.stages.clock import Timer
+    from screenalytics.stages.listen import listen
+
+    rng = np.random.default_rng(6)
+    x = (rng.standard_normal(16000 * 6) * 1e-4).astype(np.float32)
+    x[16000:48000] = (rng.standard_normal(32000) * 0.05).astype(np.float32)
+    voice = np.ones(4, np.float32) / 2
+
+    class Vad:
+        def detect(self, audio):  # type: ignore[no-untyped-def]
+            return [(1.0, 3.0)]
+
+    class Diarizer:
+        def diarize(self, audio, num_speakers=None):  # type: ignore[no-untyped-def]
+            return Diarization([Turn(0.5, 3.5, "A"), Turn(4.0, 5.0, "B")], {"A": voice, "B": voice})
+
+    heard = listen(Audio(x, 16000), Vad(), Diarizer(), None, None, None, None, load_settings(), Timer())  # type: ignore[arg-type]
+    assert [(t.speaker, round(t.start, 2), round(t.end, 2)) for t in heard.diarization.turns] == [("A", 1.0, 3.0)]
+    assert set(heard.speaker_vectors) == {"A"}

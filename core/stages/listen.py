@@ -66,6 +66,8 @@ def listen(
     timer.report(Stage.DIARIZE, 0, 1)
     diarization = diarizer.diarize(audio, num_speakers)
     diarization.turns = trimmed_turns(diarization.turns, audio, s.diarization)
+    heard = {t.speaker for t in diarization.turns}  # a speaker whose turns were all silence is gone
+    diarization.speaker_embeddings = {k: v for k, v in diarization.speaker_embeddings.items() if k in heard}
     audio.release()
     t0 = timer.add(Stage.DIARIZE, t0)
     # a clustering diarizer already has a voice per speaker: embed again only for those that do not
