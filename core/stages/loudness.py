@@ -61,9 +61,10 @@ def trim_to_sound(turns: list[Turn], level_db: np.ndarray, threshold: float, hop
     out = []
     for t in turns:
         a, b = max(0, int(round(t.start / hop_s))), min(len(loud), int(round(t.end / hop_s)))
-        heard = np.flatnonzero(loud[a:b]) if b > a else np.zeros(0, int)
         if b <= a:
             out.append(t)  # beyond the measured sound: left as it is
-        elif len(heard):
+            continue
+        heard = np.flatnonzero(loud[a:b])
+        if len(heard):
             out.append(Turn(max(t.start, (a + heard[0]) * hop_s), min(t.end, (a + heard[-1] + 1) * hop_s), t.speaker))
     return out

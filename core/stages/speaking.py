@@ -69,20 +69,22 @@ def sound_features(path: Path, asd: Any, sample_rate: int = 16000) -> SoundFeatu
     with SoundtrackReader(path, sample_rate) as sound:
         if not sound.present:
             return None
+
+        def feed(pieces: list[np.ndarray]) -> None:
+            chunk = np.concatenate(pieces)
+            stream_features.feed(chunk)
+            level.feed(chunk)
+
         pieces: list[np.ndarray] = []
         held = 0
         for piece in sound.pieces():
             pieces.append(piece)
             held += piece.size
             if held >= FEED_S * sample_rate:
-                chunk = np.concatenate(pieces)
-                stream_features.feed(chunk)
-                level.feed(chunk)
+                feed(pieces)
                 pieces, held = [], 0
         if pieces:
-            chunk = np.concatenate(pieces)
-            stream_features.feed(chunk)
-            level.feed(chunk)
+            feed(pieces)
         offset = sound.video_offset_s()
     return SoundFeatures(stream_features.finish(), asd.rows_per_second, offset, level.finish())
 
