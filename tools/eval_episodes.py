@@ -109,6 +109,39 @@ def speech_grid(turns: list[tuple[float, float, str]], n: int) -> dict[str, np.n
     return out
 
 
+ERROR_CAUSES = (
+    ("missed_unheard", "missed: no speaker turn at all (the VAD/diarizer heard no speech)"),
+    ("missed_in_overlap", "missed: two people talk at once and this one's voice went elsewhere"),
+    ("missed_to_other", "missed: one person talks and the turn was given to someone else"),
+    ("false_in_silence", "false: said to speak where nobody does"),
+    ("false_from_narrator", "false: a voice that is no cast member's (the narrator) given to a cast member"),
+    ("false_from_cast", "false: another cast member's voice given to this one"),
+)
+
+
+def speaking_errors(truth: dict[str, np.ndarray], said: dict[str, np.ndarray], heard: np.ndarray, cast: list[str]) -> dict[str, float]:
+    """Where each wrong second of speaking attribution comes from (10 ms steps, in seconds).
+
+    ``truth`` and ``said``: per label, when it speaks (truth may hold voices that are no cast
+    member's, e.g. the narrator); ``heard``: when any diarized turn is active. The missed causes add
+    up to truth minus hits and the false ones to said minus hits, over the cast."""
+    n = len(heard)
+    zero = np.zeros(n, bool)
+    n_truth = sum((a.astype(int) for a in truth.values()), np.zeros(n, int))
+    out = dict.fromkeys((k for k, _ in ERROR_CAUSES), 0)
+    for p in cast:
+        t, s = truth.get(p, zero), said.get(p, zero)
+        missed, false = t & ~s, s & ~t
+        out["missed_unheard"] += int((missed & ~heard).sum())
+        out["missed_in_overlap"] += int((missed & heard & (n_truth >= 2)).sum())
+        out["missed_to_other"] += int((missed & heard & (n_truth < 2)).sum())
+        other_cast = np.logical_or.reduce([truth.get(q, zero) for q in cast if q != p] or [zero])
+        out["false_in_silence"] += int((false & (n_truth == 0)).sum())
+        out["false_from_cast"] += int((false & other_cast).sum())
+        out["false_from_narrator"] += int((false & (n_truth > 0) & ~other_cast).sum())
+    return {k: v * HOP for k, v in out.items()}
+
+
 def pct_err(pred: float, truth: float) -> float | None:
     return 100.0 * (pred - truth) / truth if truth > 0 else None
 
@@ -309,6 +342,7 @@ def score_episode(folder: Path, result: Any, scale: int = 1) -> dict:
             "predicted_cast_s": float(pred_pairs.sum() * HOP),
             "truth_cast_s": float(truth_pairs.sum() * HOP),
             "by_mode": by_mode,
+            "errors": speaking_errors(t_spk, p_spk, np.logical_or.reduce([*speech_grid(hyp, m).values(), zero]), cast),
             "der": der(ref_turns, hyp, 0.0, truth["duration"]),
             "turns": len(result.speech),
             "people_heard": sorted({s.person_id for s in result.speech}),
@@ -508,6 +542,16 @@ def print_report(report: dict) -> None:
         )
     con.print(t)
 
+    t = Table(title="where the wrong speaking seconds come from (cast, 10 ms steps)")
+    t.add_column("cause")
+    for name in report["episodes"]:
+        t.add_column(name, justify="right")
+    t.add_column("all s", justify="right")
+    for key, label in ERROR_CAUSES:
+        vals = [e["speech"]["errors"][key] for e in report["episodes"].values()]
+        t.add_row(label, *[fmt(v) for v in vals], fmt(sum(vals)))
+    con.print(t)
+
     t = Table(title="diarization (turns trimmed to the sound) on the shared recordings (no collar, overlap scored)")
     for col in ("file", "DER", "missed", "false alarm", "confusion", "speakers hyp/ref"):
         t.add_column(col, justify="right")
@@ -611,6 +655,7 @@ def main() -> None:
         "config": str(args.config) if args.config else None,
         "episodes": episodes,
         "pooled_modes": pooled_modes(episodes),
+        "pooled_errors": {k: sum(e["speech"]["errors"][k] for e in episodes.values()) for k, _ in ERROR_CAUSES},
         "recordings": recordings,
         "hamilton": ham,
     }
