@@ -119,7 +119,9 @@ ERROR_CAUSES = (
 )
 
 
-def speaking_errors(truth: dict[str, np.ndarray], said: dict[str, np.ndarray], heard: np.ndarray, cast: list[str]) -> dict[str, float]:
+def speaking_errors(
+    truth: dict[str, np.ndarray], said: dict[str, np.ndarray], heard: np.ndarray, cast: list[str]
+) -> dict[str, float]:
     """Where each wrong second of speaking attribution comes from (10 ms steps, in seconds).
 
     ``truth`` and ``said``: per label, when it speaks (truth may hold voices that are no cast
