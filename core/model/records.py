@@ -4,6 +4,7 @@ pyarrow type it is stored as; the table schema is derived from the annotations."
 from __future__ import annotations
 
 import typing
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import Annotated, Any, ClassVar
 
@@ -41,10 +42,13 @@ class Record:
         return asdict(self)  # type: ignore[call-overload]
 
     @classmethod
-    def to_table(cls, rows: list[Any], **extra: Any) -> pa.Table:
+    def to_table(cls, rows: Sequence[Any], **extra: Any) -> pa.Table:
         """Rows (plus constant columns such as episode_id) as a table with the full schema."""
         names = [f.name for f in fields(cls)]  # type: ignore[arg-type]
-        cols: dict[str, list[Any]] = {n: [getattr(r, n) for r in rows] for n in names}
+        if callable(getattr(rows, "columns", None)):  # rows kept as columns (DetectionTable): no object per row
+            cols: dict[str, Any] = rows.columns()  # type: ignore[attr-defined]
+        else:
+            cols = {n: [getattr(r, n) for r in rows] for n in names}
         for k, v in extra.items():
             cols[k] = [v] * len(rows)
         return pa.table({f.name: cols[f.name] for f in cls.schema}, schema=cls.schema)

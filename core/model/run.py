@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -43,7 +44,7 @@ class RunResult:
     episode_id: str
     run_id: str
     video: VideoInfo
-    detections: list[Detection]
+    detections: Sequence[Detection]  # a DetectionTable after a run; a list when read back from the store
     tracks: list[Track]
     embeddings: list[FaceEmbedding]
     assignments: list[Assignment]

@@ -3,7 +3,6 @@ ways), stretches nobody claims clustered into ``unknown_N``, and the visual samp
 
 from __future__ import annotations
 
-import itertools
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -12,7 +11,8 @@ from scipy.cluster.hierarchy import fcluster, linkage
 
 from screenalytics.config import IdentificationConfig, Settings
 from screenalytics.model.banks import Gallery
-from screenalytics.model.records import Assignment, Detection, FaceEmbedding, Track
+from screenalytics.model.detections import DetectionTable
+from screenalytics.model.records import Assignment, FaceEmbedding, Track
 from screenalytics.model.run import Chips
 from screenalytics.model.vectors import best_match, normalise
 from screenalytics.stages.screentime import VisualSample
@@ -138,7 +138,7 @@ def confidence(score: float, cfg: IdentificationConfig) -> float:
 class Identification:
     """The identify stage's output: final detections (ids set), tracks, assignments, samples."""
 
-    detections: list[Detection]
+    detections: DetectionTable
     tracks: list[Track]
     assignments: list[Assignment]
     embeddings: list[FaceEmbedding]  # one pooled vector per track window
@@ -149,19 +149,16 @@ class Identification:
 def identify_tracks(faces: FaceTracks, gallery: Gallery, s: Settings, model_name: str) -> Identification:
     """Drop tracks too short to trust, decide who each track window is, name the unknowns."""
     idc, window_s = s.identification, s.recognition.window_s
-    by_track: dict[int, list[Detection]] = defaultdict(list)
-    for r in faces.detections:
-        by_track[r.track_id].append(r)
-    short = {tid for tid, rs in by_track.items() if len(rs) < s.tracking.min_track_samples}
-    for tid in short:
-        del by_track[tid]
-    detections = [r for r in faces.detections if r.track_id not in short]
-    for i, r in enumerate(detections):
-        r.detection_id = i
+    found = faces.detections if isinstance(faces.detections, DetectionTable) else DetectionTable.of(faces.detections)
+    ids, counts = np.unique(found.column("track_id"), return_counts=True)
+    detections = found.take(np.flatnonzero(np.isin(found.column("track_id"), ids[counts >= s.tracking.min_track_samples])))
+    detections.column("detection_id")[:] = np.arange(len(detections))
+    by_track = _rows_by_track(detections)
+    T, D = detections.column("t"), detections.column("duration")
 
     embeddings: list[FaceEmbedding] = []
     track_segments = {
-        tid: decide_track(_windows(tid, rs, faces.window_vectors, window_s, model_name, embeddings), gallery, idc)
+        tid: decide_track(_windows(tid, T[rs], D[rs], faces.window_vectors, window_s, model_name, embeddings), gallery, idc)
         for tid, rs in sorted(by_track.items())
     }
     reidentify(track_segments, idc)
@@ -169,6 +166,7 @@ def identify_tracks(faces: FaceTracks, gallery: Gallery, s: Settings, model_name
     tracks: list[Track] = []
     assignments: list[Assignment] = []
     samples: list[VisualSample] = []
+    motion, speaking = detections.column("mouth_motion"), detections.column("speaking")
     for tid, segs in track_segments.items():
         rs = by_track[tid]
         seg_of_window = {w.index: seg for seg in segs for w in seg.windows}
@@ -197,42 +195,60 @@ def identify_tracks(faces: FaceTracks, gallery: Gallery, s: Settings, model_name
             )
             seg.person_id, seg.confidence = person, conf
         time_by_person: dict[str, float] = defaultdict(float)
-        for r in rs:
-            seg = seg_of_window[int(r.t // window_s)]
+        for i in rs:
+            t, duration = float(T[i]), float(D[i])
+            seg = seg_of_window[int(t // window_s)]
             if seg.person_id is None:
                 continue
-            samples.append(VisualSample(seg.person_id, tid, r.t, r.duration, seg.confidence, r.mouth_motion, r.speaking))
-            time_by_person[seg.person_id] += r.duration
+            samples.append(VisualSample(seg.person_id, tid, t, duration, seg.confidence, float(motion[i]), float(speaking[i])))
+            time_by_person[seg.person_id] += duration
         main = max(time_by_person, key=time_by_person.__getitem__) if time_by_person else None
-        mean_score = float(np.mean([r.score for r in rs]))
-        end = rs[-1].t + rs[-1].duration
-        tracks.append(Track(tid, rs[0].shot_id, rs[0].t, end, len(rs), mean_score, main, conf_of.get(main, 0.0) if main else 0.0))
+        mean_score = float(np.mean(detections.column("score")[rs]))
+        end = float(T[rs[-1]] + D[rs[-1]])
+        shot = int(detections.column("shot_id")[rs[0]])
+        tracks.append(Track(tid, shot, float(T[rs[0]]), end, len(rs), mean_score, main, conf_of.get(main, 0.0) if main else 0.0))
     for i, a in enumerate(assignments):
         a.assignment_id = f"a{i}"
     chips = {tid: best for tid, best in faces.chips.items() if tid in by_track}
     return Identification(detections, tracks, assignments, embeddings, samples, chips)
 
 
+def _rows_by_track(detections: DetectionTable) -> dict[int, np.ndarray]:
+    """Each track's row indices, in time order."""
+    track = detections.column("track_id")
+    order = np.lexsort((detections.column("t"), track))  # by track, then time (stable)
+    ordered = track[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]]) if len(order) else np.zeros(0, int)
+    ends = np.r_[starts[1:], len(order)]
+    return {int(ordered[a]): order[a:b] for a, b in zip(starts, ends)}
+
+
 def _windows(
-    tid: int, rs: list[Detection], vectors: WindowVectors, window_s: float, model_name: str, out: list[FaceEmbedding]
+    tid: int,
+    t: np.ndarray,
+    duration: np.ndarray,
+    vectors: WindowVectors,
+    window_s: float,
+    model_name: str,
+    out: list[FaceEmbedding],
 ) -> list[Window]:
-    """The track's windows with pooled embeddings (good faces only, unless the track has none)."""
-    rs.sort(key=lambda r: r.t)
-    any_good = any(vectors.get((tid, int(r.t // window_s)), (None, None, False))[2] for r in rs)
+    """The track's windows with pooled embeddings (good faces only, unless the track has none);
+    ``t`` and ``duration``: its faces' times, in order."""
+    index = (t // window_s).astype(np.int64)
+    any_good = any(vectors.get((tid, int(w)), (None, None, False))[2] for w in np.unique(index))
     windows = []
-    for w_index, group in itertools.groupby(rs, key=lambda r: int(r.t // window_s)):
-        members = list(group)
+    cuts = np.flatnonzero(np.r_[True, index[1:] != index[:-1]])
+    for a, b in zip(cuts, np.r_[cuts[1:], len(index)]):
+        w_index = int(index[a])
         vecs = vectors.get((tid, w_index))
         emb, quality = None, 0.0
         if vecs is not None and (vecs[2] or not any_good):
             emb = pooled(vecs[0], vecs[1])
             quality = float(vecs[1].mean())
-            out.append(
-                FaceEmbedding(WINDOW_OWNER, str(tid), f"window:{w_index}", model_name, emb.tolist(), quality, members[0].t)
-            )
-        end = members[-1].t + members[-1].duration
-        covered = sum(m.duration for m in members)
-        windows.append(Window(w_index, members[0].t, end, emb, bool(vecs and vecs[2]), covered, quality))
+            out.append(FaceEmbedding(WINDOW_OWNER, str(tid), f"window:{w_index}", model_name, emb.tolist(), quality, float(t[a])))
+        end = float(t[b - 1] + duration[b - 1])
+        covered = sum(float(d) for d in duration[a:b])
+        windows.append(Window(w_index, float(t[a]), end, emb, bool(vecs and vecs[2]), covered, quality))
     return windows
 
 

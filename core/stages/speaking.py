@@ -21,6 +21,7 @@ import numpy as np
 
 from screenalytics.config import ActiveSpeakerConfig
 from screenalytics.errors import InputError
+from screenalytics.model.detections import DetectionRow
 from screenalytics.model.names import Stage
 from screenalytics.model.records import Detection
 from screenalytics.stages.clock import Timer
@@ -96,7 +97,7 @@ class SpeakingFaces:
         self.asd, self.cfg, self.submit, self.timer = asd, cfg, submit, timer
         self.features: SoundFeatures | None = None
         self.quiet: float | None = None  # dBFS under which the soundtrack is quiet (None: not measured)
-        self.buffers: dict[int, list[tuple[Detection, np.ndarray]]] = defaultdict(list)
+        self.buffers: dict[int, list[tuple[Detection | DetectionRow, np.ndarray]]] = defaultdict(list)
 
     def start(self, path: Path, sample_rate: int) -> Future[Any]:
         """Compute the sound's features in the worker, before any scoring queued behind it."""
@@ -113,7 +114,7 @@ class SpeakingFaces:
 
         return self.submit(run)
 
-    def add(self, track: int, record: Detection, image: np.ndarray, box: np.ndarray) -> Future[Any] | None:
+    def add(self, track: int, record: Detection | DetectionRow, image: np.ndarray, box: np.ndarray) -> Future[Any] | None:
         """Keep this face's crop; scores the track's piece when it is long enough or broken by a gap."""
         t0 = time.perf_counter()
         held = self.buffers[track]
@@ -132,7 +133,7 @@ class SpeakingFaces:
         items = [self.buffers.pop(t) for t in tracks if self.buffers.get(t)]
         return self.submit(self._score_all, items) if items else None
 
-    def _score_all(self, items: list[list[tuple[Detection, np.ndarray]]]) -> None:
+    def _score_all(self, items: list[list[tuple[Detection | DetectionRow, np.ndarray]]]) -> None:
         t0 = time.perf_counter()
         if self.features is not None:
             for piece in items:
@@ -164,7 +165,7 @@ class SpeakingFaces:
         nearest = scored[np.abs(np.arange(n)[:, None] - scored[None, :]).argmin(axis=1)]  # ties: the earlier
         return out[nearest]
 
-    def _score(self, piece: list[tuple[Detection, np.ndarray]]) -> None:
+    def _score(self, piece: list[tuple[Detection | DetectionRow, np.ndarray]]) -> None:
         """Put the piece on the model's frame rate (nearest crop in time), score, and give each
         detection the mean over the model frames it stands for."""
         assert self.features is not None

@@ -17,9 +17,9 @@ import numpy as np
 
 from screenalytics.config import Settings
 from screenalytics.model.contracts import ActiveSpeaker, Detector, Recognizer, Tracker
+from screenalytics.model.detections import DetectionRow, DetectionTable
 from screenalytics.model.media import DecodedSpan, VideoInfo
 from screenalytics.model.names import Stage
-from screenalytics.model.records import Detection
 from screenalytics.model.run import Chips
 from screenalytics.stages.clock import Timer
 from screenalytics.stages.decode import iter_frames, sample_period
@@ -38,7 +38,7 @@ WindowVectors = dict[WindowKey, tuple[np.ndarray, np.ndarray, bool]]  # embeddin
 class FaceTracks:
     """What the pass over the video hands on."""
 
-    detections: list[Detection]  # every tracked face, with its track id
+    detections: DetectionTable  # every tracked face, with its track id
     window_vectors: WindowVectors
     cut_times: list[float]
     frames_analysed: int
@@ -112,13 +112,13 @@ def follow_faces(
     shot_frames: dict[int, tuple[float, bytes]] = {}
     global_ids: dict[tuple[int, int], int] = {}
     next_id = itertools.count(1)
-    records: list[Detection] = []
+    records = DetectionTable()
     windows = _BestFaces(s.recognition.samples_per_window)
     chips = _Chips(s.storage.chips_per_track)
     window_vectors: WindowVectors = {}
     last_crop: dict[int, np.ndarray] = {}
     sparse = SparseDetector(detector, s.detection)
-    latest: list[Detection] = []  # the faces of the last searched frame (coasting frames extend them)
+    latest: list[DetectionRow] = []  # the faces of the last searched frame (coasting frames extend them)
 
     # The recognizer runs in a worker thread (onnxruntime releases the GIL) while this one decodes
     # and detects the next frames: on two cores the embedding then costs almost no wall time.
@@ -200,24 +200,24 @@ def follow_faces(
                 gid = global_ids[key]
                 # a copy: a view would keep every face of this frame alive as long as one chip of it is
                 t, crop = float(d["t"][i]), d["crop"][i].copy()
-                records.append(
-                    Detection(
+                row = records.row(
+                    records.append(
                         int(d["frame_index"][i]),
                         t,
                         float(d["duration"][i]),
                         shot_id,
-                        *(float(x) for x in tracked.xyxy[i]),
+                        tracked.xyxy[i],
                         float(tracked.confidence[i]),
-                        [float(x) for x in d[LANDMARKS][i].reshape(-1)],
+                        d[LANDMARKS][i],
                         gid,
                         float(d["quality"][i]),
                         mouth_motion(last_crop.get(gid), crop),
                     )
                 )
-                latest.append(records[-1])
+                latest.append(row)
                 last_crop[gid] = crop
                 if speaking:
-                    queue(speaking.add(gid, records[-1], frame.image, tracked.xyxy[i]))
+                    queue(speaking.add(gid, row, frame.image, tracked.xyxy[i]))
                 smp = _Sample(float(d["quality"][i]), bool(d["passed"][i]), t, crop)
                 chips.offer(gid, smp.quality, smp)  # best faces of the track, for thumbnails
                 windows.offer((gid, int(t // window_s)), smp.key(), smp)
