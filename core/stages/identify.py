@@ -149,7 +149,7 @@ class Identification:
 def identify_tracks(faces: FaceTracks, gallery: Gallery, s: Settings, model_name: str) -> Identification:
     """Drop tracks too short to trust, decide who each track window is, name the unknowns."""
     idc, window_s = s.identification, s.recognition.window_s
-    found = faces.detections if isinstance(faces.detections, DetectionTable) else DetectionTable.of(faces.detections)
+    found = faces.detections
     ids, counts = np.unique(found.column("track_id"), return_counts=True)
     detections = found.take(np.flatnonzero(np.isin(found.column("track_id"), ids[counts >= s.tracking.min_track_samples])))
     detections.column("detection_id")[:] = np.arange(len(detections))
@@ -218,9 +218,15 @@ def _rows_by_track(detections: DetectionTable) -> dict[int, np.ndarray]:
     track = detections.column("track_id")
     order = np.lexsort((detections.column("t"), track))  # by track, then time (stable)
     ordered = track[order]
-    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]]) if len(order) else np.zeros(0, int)
-    ends = np.r_[starts[1:], len(order)]
-    return {int(ordered[a]): order[a:b] for a, b in zip(starts, ends)}
+    return {int(ordered[a]): order[a:b] for a, b in _equal_runs(ordered)}
+
+
+def _equal_runs(values: np.ndarray) -> list[tuple[int, int]]:
+    """[start, end) of each run of equal neighbouring values."""
+    if not len(values):
+        return []
+    starts = np.flatnonzero(np.r_[True, values[1:] != values[:-1]])
+    return list(zip(starts.tolist(), np.r_[starts[1:], len(values)].tolist()))
 
 
 def _windows(
@@ -237,8 +243,7 @@ def _windows(
     index = (t // window_s).astype(np.int64)
     any_good = any(vectors.get((tid, int(w)), (None, None, False))[2] for w in np.unique(index))
     windows = []
-    cuts = np.flatnonzero(np.r_[True, index[1:] != index[:-1]])
-    for a, b in zip(cuts, np.r_[cuts[1:], len(index)]):
+    for a, b in _equal_runs(index):
         w_index = int(index[a])
         vecs = vectors.get((tid, w_index))
         emb, quality = None, 0.0
