@@ -194,7 +194,7 @@ class Pipeline:
         """Identify, fuse sound and picture, and add up screen time (cheap: never checkpointed)."""
         s = self.settings
         t0 = time.perf_counter()
-        seen = identify_tracks(faces, bank.gallery, s, self.recognizer.model_name)
+        seen = identify_tracks(faces, bank.gallery, s, self.recognizer.model_name, self.recognizer.embed)
         timer.add(Stage.IDENTIFY, t0)
         for output, rows in (
             (Output.DETECTIONS, seen.detections),

@@ -39,7 +39,8 @@ def test_windows_are_embedded_off_the_main_thread_with_the_recognizers_vectors(p
     faces = follow_faces(probe(VIDEO), pipeline.detector, rec, pipeline.new_tracker, pipeline.settings, Timer())
     assert rec.calls > 1 and rec.threads and all(n.startswith("embed") for n in rec.threads)
     assert threading.active_count() == before
-    key, (vectors, weights, _) = next(iter(faces.window_vectors.items()))
+    window = next(iter(faces.window_vectors.values()))
+    vectors, weights = window.vectors, window.weights
     assert vectors.shape[1] == 512 and len(weights) == len(vectors)
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-3)
 

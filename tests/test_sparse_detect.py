@@ -51,7 +51,9 @@ def test_windowed_frames_find_the_faces_a_full_search_finds(pipeline) -> None:  
     assert agree / total >= 0.95, (agree, total)
     assert windowed.window_frames > windowed.full_frames  # most frames were windowed...
     assert sparse.pixels < 0.8 * full.pixels  # ...and searched fewer pixels (a crowd scene: many windows)
-    assert sparse.shapes == {(360, 640), (cfg.window_px, cfg.window_px)}  # one window size: the detector never re-plans
+    windows = sparse.shapes - {(360, 640)}
+    # square windows, never larger than window_px, padded only to a multiple of 32 (small faces stay cheap)
+    assert windows and all(h == w and h % 32 == 0 and h <= cfg.window_px for h, w in windows)
 
 
 class Fixed:

@@ -112,6 +112,8 @@ class RecognitionConfig(Section):
     window_s: float = Field(gt=0)
     samples_per_window: int = Field(ge=1)
     quality: QualityConfig
+    hidden_flat_share: float = Field(0.6, gt=0, le=1)
+    hidden_other_ratio: float = Field(0.5, ge=0, le=1)
 
 
 class IdentificationConfig(Section):
@@ -125,6 +127,9 @@ class IdentificationConfig(Section):
     unknown_doubt_quality: float = Field(0.5, ge=0, le=1)
     unknown_clear_quality: float = Field(0.9, gt=0, le=1)
     reid_threshold: float | None = Field(default=None, ge=-1, le=1)
+    half_reid_threshold: float | None = Field(default=None, ge=-1, le=1)
+    half_reid_margin: float = Field(0.1, ge=0, le=2)
+    half_reid_refs: int = Field(20, ge=1)
     reid_margin: float = Field(ge=0, le=2)
     unknown_prefix: str = Field(min_length=1)
 

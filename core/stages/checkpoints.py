@@ -24,7 +24,7 @@ from screenalytics.faults import kill_point
 from screenalytics.stores.artifacts import ArtifactStore
 
 T = TypeVar("T")
-FORMAT = 3  # bump when a checkpointed object's layout changes: older checkpoints are then ignored
+FORMAT = 4  # bump when a checkpointed object's layout changes: older checkpoints are then ignored
 
 # The settings sections each checkpointed stage depends on (besides its plugins and models).
 VISION_SECTIONS = ("decode", "shots", "detection", "tracking", "quality", "recognition", "active_speaker")

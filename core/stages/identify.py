@@ -4,8 +4,10 @@ ways), stretches nobody claims clustered into ``unknown_N``, and the visual samp
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 from scipy.cluster.hierarchy import fcluster, linkage
 
@@ -15,10 +17,12 @@ from screenalytics.model.detections import DetectionTable
 from screenalytics.model.records import Assignment, FaceEmbedding, Track
 from screenalytics.model.run import Chips
 from screenalytics.model.vectors import best_match, normalise
+from screenalytics.stages.faces import cover_side
 from screenalytics.stages.screentime import VisualSample
 from screenalytics.stages.tracking import FaceTracks, WindowVectors
 
 WINDOW_OWNER = "track"
+Embed = Callable[[np.ndarray], np.ndarray]  # aligned crops (N,112,112,3) -> (N,D) embeddings
 
 
 def pooled(vectors: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -38,6 +42,8 @@ class Window:
     good: bool = True  # False: pooled from faces that failed the quality gate
     covered_s: float = 0.0  # seconds of samples in the window (excludes gaps)
     quality: float = 0.0  # mean quality weight of the faces pooled into the embedding
+    side: int = 0  # the half its faces had hidden (faces.hidden_side), 0 none
+    half: np.ndarray | None = None  # pooled embedding of those faces with that half painted out
 
 
 @dataclass
@@ -60,6 +66,7 @@ class Segment:
     person_id: str | None = None  # the name finally given (facebank person or unknown_N)
     confidence: float = 0.0
     reid: bool = False  # named by the episode's own confident faces, not the facebank
+    reid_floor: float = 0.0  # the threshold that re-identification cleared (confidence 0 there)
 
 
 def _hysteresis(scores: list[np.ndarray | None], cfg: IdentificationConfig) -> list[int | None]:
@@ -146,8 +153,11 @@ class Identification:
     chips: Chips
 
 
-def identify_tracks(faces: FaceTracks, gallery: Gallery, s: Settings, model_name: str) -> Identification:
-    """Drop tracks too short to trust, decide who each track window is, name the unknowns."""
+def identify_tracks(
+    faces: FaceTracks, gallery: Gallery, s: Settings, model_name: str, embed: Embed | None = None
+) -> Identification:
+    """Drop tracks too short to trust, decide who each track window is, name the unknowns.
+    ``embed`` (the recognizer's) lets faces with one side hidden be matched on their open half."""
     idc, window_s = s.identification, s.recognition.window_s
     found = faces.detections
     ids, counts = np.unique(found.column("track_id"), return_counts=True)
@@ -162,6 +172,8 @@ def identify_tracks(faces: FaceTracks, gallery: Gallery, s: Settings, model_name
         for tid, rs in sorted(by_track.items())
     }
     reidentify(track_segments, idc)
+    if embed is not None:
+        reidentify_halves(track_segments, faces.chips, embed, idc)
     unknown_names, unknown_conf = name_unknowns(track_segments, idc)
     tracks: list[Track] = []
     assignments: list[Assignment] = []
@@ -173,10 +185,9 @@ def identify_tracks(faces: FaceTracks, gallery: Gallery, s: Settings, model_name
         conf_of: dict[str, float] = {}
         for seg in segs:
             if seg.person_index is not None and seg.reid:
-                assert idc.reid_threshold is not None
-                span = max(idc.confident_score - idc.reid_threshold, 1e-6)
-                conf = float(np.clip((seg.score - idc.reid_threshold) / span, 0.0, 1.0))
-                person, method, thr = gallery.person_ids[seg.person_index], "reid", idc.reid_threshold
+                span = max(idc.confident_score - seg.reid_floor, 1e-6)
+                conf = float(np.clip((seg.score - seg.reid_floor) / span, 0.0, 1.0))
+                person, method, thr = gallery.person_ids[seg.person_index], "reid", seg.reid_floor
             elif seg.person_index is not None:
                 person, method, thr, conf = (
                     gallery.person_ids[seg.person_index],
@@ -241,19 +252,22 @@ def _windows(
     """The track's windows with pooled embeddings (good faces only, unless the track has none);
     ``t`` and ``duration``: its faces' times, in order."""
     index = (t // window_s).astype(np.int64)
-    any_good = any(vectors.get((tid, int(w)), (None, None, False))[2] for w in np.unique(index))
+    any_good = any(vectors[(tid, int(w))].good for w in np.unique(index) if (tid, int(w)) in vectors)
     windows = []
     for a, b in _equal_runs(index):
         w_index = int(index[a])
         vecs = vectors.get((tid, w_index))
         emb, quality = None, 0.0
-        if vecs is not None and (vecs[2] or not any_good):
-            emb = pooled(vecs[0], vecs[1])
-            quality = float(vecs[1].mean())
+        side, half = 0, None
+        if vecs is not None and (vecs.good or not any_good):
+            emb = pooled(vecs.vectors, vecs.weights)
+            quality = float(vecs.weights.mean())
+            if vecs.side and vecs.half is not None:
+                side, half = vecs.side, pooled(vecs.half, vecs.weights)
             out.append(FaceEmbedding(WINDOW_OWNER, str(tid), f"window:{w_index}", model_name, emb.tolist(), quality, float(t[a])))
         end = float(t[b - 1] + duration[b - 1])
         covered = sum(float(d) for d in duration[a:b])
-        windows.append(Window(w_index, float(t[a]), end, emb, bool(vecs and vecs[2]), covered, quality))
+        windows.append(Window(w_index, float(t[a]), end, emb, bool(vecs and vecs.good), covered, quality, side, half))
     return windows
 
 
@@ -289,6 +303,69 @@ def reidentify(track_segments: dict[int, list[Segment]], idc: IdentificationConf
             runner = float(sims[order[1]]) if len(people) > 1 else -1.0
             if best >= idc.reid_threshold and best - runner >= idc.reid_margin:
                 seg.person_index, seg.score, seg.margin, seg.reid = people[int(order[0])], best, best - runner, True
+                seg.reid_floor = idc.reid_threshold
+
+
+def _half_of(seg: Segment) -> tuple[int, np.ndarray] | None:
+    """The hidden side of a stretch and its pooled half-face embedding, when most of its embedded
+    windows had the same side hidden."""
+    windows = [w for w in seg.windows if w.embedding is not None]
+    for side in (1, 2):
+        hidden = [w.half for w in windows if w.side == side and w.half is not None]
+        if hidden and len(hidden) * 2 > len(windows):
+            return side, normalise(np.mean(hidden, axis=0))
+    return None
+
+
+def _confident_chips(
+    track_segments: dict[int, list[Segment]], chips: Chips, idc: IdentificationConfig
+) -> dict[int, list[tuple[float, bytes]]]:
+    """The best face chips of each person's confidently named tracks (named by the facebank,
+    one person on the whole track), at most ``half_reid_refs`` a person."""
+    out: dict[int, list[tuple[float, bytes]]] = defaultdict(list)
+    for tid, segs in track_segments.items():
+        named = {seg.person_index for seg in segs if seg.person_index is not None}
+        confident = any(seg.person_index is not None and not seg.reid and seg.score >= idc.threshold for seg in segs)
+        if len(named) == 1 and confident and tid in chips:
+            out[named.pop()].extend(chips[tid])  # type: ignore[arg-type]
+    return {p: sorted(c, key=lambda qc: -qc[0])[: idc.half_reid_refs] for p, c in out.items()}
+
+
+def reidentify_halves(track_segments: dict[int, list[Segment]], chips: Chips, embed: Embed, idc: IdentificationConfig) -> None:
+    """Half-face re-identification: a stretch nobody claimed whose faces have one side hidden
+    scores low against every whole face, however well its open half matches. Its half-face
+    embedding is compared with the mean of the same half of each person's confidently named faces
+    in the episode (their chips, the hidden side painted out the same way; a mean, not the
+    closest chip, so a person with more chips is not favoured by chance); it takes their person
+    when it clears ``half_reid_threshold`` and beats the next person by ``half_reid_margin``."""
+    if idc.half_reid_threshold is None:
+        return
+    wanted = []
+    for segs in track_segments.values():
+        for seg in segs:
+            half = _half_of(seg) if seg.person_index is None else None
+            if half is not None:
+                wanted.append((seg, half))
+    if not wanted:
+        return
+    refs_chips = _confident_chips(track_segments, chips, idc)
+    if not refs_chips:
+        return
+    people = sorted(refs_chips)
+    crops = {p: [cv2.imdecode(np.frombuffer(jpg, np.uint8), cv2.IMREAD_COLOR) for _, jpg in refs_chips[p]] for p in people}
+    centres: dict[int, np.ndarray] = {}  # side -> (people, D): each person's mean half-face
+    for seg, (side, vec) in wanted:
+        if side not in centres:
+            vecs = normalise(embed(np.stack([cover_side(c, side) for p in people for c in crops[p]])))
+            ends = np.cumsum([len(crops[p]) for p in people])
+            centres[side] = normalise(np.stack([vecs[a:b].mean(axis=0) for a, b in zip(np.r_[0, ends[:-1]], ends)]))
+        sims = centres[side] @ vec
+        order = np.argsort(-sims)
+        best = float(sims[order[0]])
+        runner = float(sims[order[1]]) if len(people) > 1 else -1.0
+        if best >= idc.half_reid_threshold and best - runner >= idc.half_reid_margin:
+            seg.person_index, seg.score, seg.margin, seg.reid = people[int(order[0])], best, best - runner, True
+            seg.reid_floor = idc.half_reid_threshold
 
 
 def _seen_clearly(seg: Segment, idc: IdentificationConfig) -> float:

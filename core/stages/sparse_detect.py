@@ -23,6 +23,9 @@ from screenalytics.model.contracts import Detector
 from screenalytics.stages.faces import LANDMARKS, detection_scale, downscale, make_detections
 
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1 in frame pixels
+# Detector strides are multiples of 32 (YuNet, SCRFD): a window padded to one wastes nothing and
+# keeps the number of distinct input sizes small for runtimes that plan per shape.
+WINDOW_STEP = 32
 
 
 def windows_around(boxes: np.ndarray, width: int, height: int, margin: float, min_side: int) -> list[Box]:
@@ -97,9 +100,11 @@ class SparseDetector:
         return self.last is not None and len(self.last) * side * side >= frame
 
     def _in_windows(self, image: np.ndarray, last: sv.Detections) -> sv.Detections:
-        """Each face's window, scaled down to ``window_px`` square (padded when smaller) so the
-        detector sees one input size and faces at the size it finds them best, not at full
-        resolution; boxes and landmarks are mapped back to frame pixels."""
+        """Each face's window, scaled down to at most ``window_px`` square so faces reach the
+        detector at the size it finds them best, not at full resolution, and padded only up to
+        the next multiple of ``WINDOW_STEP`` (a small face's window stays small: its cost goes
+        with its pixels, and an input size change costs the detector nothing measurable);
+        boxes and landmarks are mapped back to frame pixels."""
         if len(last) == 0:
             return last
         h, w = image.shape[:2]
@@ -109,14 +114,12 @@ class SparseDetector:
         for face, (x0, y0, x1, y1) in zip(last.xyxy, wins):
             part_img = image[y0:y1, x0:x1]
             scale = 1.0
-            if size:
-                scale = min(1.0, size / (x1 - x0))
-                if scale < 1.0:
-                    side = min(size, round((x1 - x0) * scale))
-                    part_img = downscale(part_img, side, side)
-                pad = size - part_img.shape[0]  # windows are square and at most ``size`` once scaled
-                if pad > 0:
-                    part_img = cv2.copyMakeBorder(part_img, 0, pad, 0, pad, cv2.BORDER_CONSTANT)
+            if size and x1 - x0 > size:
+                scale = size / (x1 - x0)
+                part_img = downscale(part_img, size, size)
+            pad = -part_img.shape[0] % WINDOW_STEP  # windows are square
+            if pad:
+                part_img = cv2.copyMakeBorder(part_img, 0, pad, 0, pad, cv2.BORDER_CONSTANT)
             part = self.detector.detect(np.ascontiguousarray(part_img))
             if len(part):
                 offset = np.array([x0, y0], dtype=np.float32)

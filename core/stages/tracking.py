@@ -11,6 +11,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -23,7 +24,7 @@ from screenalytics.model.names import Stage
 from screenalytics.model.run import Chips
 from screenalytics.stages.clock import Timer
 from screenalytics.stages.decode import iter_frames, sample_period
-from screenalytics.stages.faces import LANDMARKS, annotate, mouth_motion, shrink
+from screenalytics.stages.faces import LANDMARKS, annotate, cover_side, hidden_side, mouth_motion, shrink
 from screenalytics.stages.prefetch import prefetch
 from screenalytics.stages.shots import CutDetector
 from screenalytics.stages.sparse_detect import SparseDetector
@@ -31,7 +32,19 @@ from screenalytics.stages.speaking import SpeakingFaces
 
 log = logging.getLogger(__name__)
 WindowKey = tuple[int, int]  # (track id, window index)
-WindowVectors = dict[WindowKey, tuple[np.ndarray, np.ndarray, bool]]  # embeddings, quality weights, any passed the gate
+
+
+class WindowFaces(NamedTuple):
+    """The embedded faces of one track window."""
+
+    vectors: np.ndarray  # (k, D) embeddings of its best faces (those that passed the gate, if any did)
+    weights: np.ndarray  # (k,) their quality weights
+    good: bool  # any face passed the quality gate
+    side: int = 0  # the half most of its faces had hidden (faces.hidden_side), 0 none
+    half: np.ndarray | None = None  # (k, D) the same faces with that half painted out (side != 0)
+
+
+WindowVectors = dict[WindowKey, WindowFaces]
 
 
 @dataclass
@@ -124,17 +137,30 @@ def follow_faces(
     # and detects the next frames: on two cores the embedding then costs almost no wall time.
     embedder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embed")
     pending: list[Future[None]] = []
+    rc = s.recognition
 
     def embed_windows(owners: list[tuple[WindowKey, _Sample]]) -> None:
         t0 = time.perf_counter()
-        vectors = recognizer.embed(np.stack([smp.crop for _, smp in owners]))
-        grouped: dict[WindowKey, list[tuple[np.ndarray, _Sample]]] = defaultdict(list)
-        for (key, smp), vec in zip(owners, vectors):
-            grouped[key].append((vec, smp))
+        grouped: dict[WindowKey, list[_Sample]] = defaultdict(list)
+        for key, smp in owners:
+            grouped[key].append(smp)
+        chosen: list[tuple[WindowKey, list[_Sample], int]] = []
         for key, items in grouped.items():
-            good = [(v, sm) for v, sm in items if sm.passed]
-            use = good or items
-            window_vectors[key] = (np.stack([v for v, _ in use]), np.array([max(sm.quality, 1e-3) for _, sm in use]), bool(good))
+            use = [sm for sm in items if sm.passed] or items
+            sides = [hidden_side(sm.crop, rc.hidden_flat_share, rc.hidden_other_ratio) for sm in use]
+            side = max((1, 2), key=sides.count)
+            chosen.append((key, use, side if sides.count(side) * 2 > len(sides) else 0))
+        crops = [sm.crop for _, use, _ in chosen for sm in use]
+        crops += [cover_side(sm.crop, side) for _, use, side in chosen if side for sm in use]
+        vectors = recognizer.embed(np.stack(crops))
+        at, half_at = 0, sum(len(use) for _, use, _ in chosen)
+        for key, use, side in chosen:
+            half = None
+            if side:
+                half, half_at = vectors[half_at : half_at + len(use)], half_at + len(use)
+            weights = np.array([max(sm.quality, 1e-3) for sm in use])
+            window_vectors[key] = WindowFaces(vectors[at : at + len(use)], weights, any(sm.passed for sm in use), side, half)
+            at += len(use)
         timer.add(Stage.EMBED, t0)
 
     def flush(before_window: float) -> None:
