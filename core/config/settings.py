@@ -95,6 +95,7 @@ class TrackingConfig(Section):
     minimum_consecutive_frames: int = Field(ge=1)
     lost_track_s: float = Field(ge=0)
     min_track_samples: int = Field(ge=1)
+    fill_gap_s: float = Field(0.0, ge=0)
 
 
 class QualityConfig(Section):

@@ -164,6 +164,7 @@ def identify_tracks(
     detections = found.take(np.flatnonzero(np.isin(found.column("track_id"), ids[counts >= s.tracking.min_track_samples])))
     detections.column("detection_id")[:] = np.arange(len(detections))
     by_track = _rows_by_track(detections)
+    fill_gaps(detections, by_track, s.tracking.fill_gap_s)
     T, D = detections.column("t"), detections.column("duration")
 
     embeddings: list[FaceEmbedding] = []
@@ -222,6 +223,20 @@ def identify_tracks(
         a.assignment_id = f"a{i}"
     chips = {tid: best for tid, best in faces.chips.items() if tid in by_track}
     return Identification(detections, tracks, assignments, embeddings, samples, chips)
+
+
+def fill_gaps(detections: DetectionTable, by_track: dict[int, np.ndarray], max_gap_s: float) -> None:
+    """Frames where the detector lost a face its track then found again (within ``max_gap_s``;
+    tracks never cross a cut) count as seen: the face before the gap lasts until the next one."""
+    if max_gap_s <= 0:
+        return
+    T, D = detections.column("t"), detections.column("duration")
+    for rows in by_track.values():
+        if len(rows) < 2:
+            continue
+        gap = T[rows[1:]] - (T[rows[:-1]] + D[rows[:-1]])
+        fill = (gap > 1e-6) & (gap <= max_gap_s + 1e-6)
+        D[rows[:-1][fill]] += gap[fill]
 
 
 def _rows_by_track(detections: DetectionTable) -> dict[int, np.ndarray]:
