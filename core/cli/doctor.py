@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
+import math
 import platform
 import shutil
 import subprocess
@@ -351,6 +352,8 @@ def doctor(config_file: Path | None, verify: bool, require_gpu: bool, timeout_s:
     """Check the install: Python and packages, onnxruntime providers and GPU, each configured model
     (file, and what really runs it), PyAV/FFmpeg, Chromium and the storage location. Exits 1 when
     something required is missing."""
+    if not math.isfinite(timeout_s):  # FloatRange lets nan and inf through (comparisons with nan are false)
+        raise click.BadParameter(f"{timeout_s} is not a number of seconds", param_hint="'--timeout'")
     settings = load_settings(config_file, **({"runtime": {"require_gpu": True}} if require_gpu else {}))
     checks = diagnose(settings, verify, timeout_s)
     failed = [c for c in checks if c.status == "fail"]
