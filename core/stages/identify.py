@@ -313,12 +313,18 @@ def reidentify(track_segments: dict[int, list[Segment]], idc: IdentificationConf
             if vec is None:
                 continue
             sims = np.array([max(float(r @ vec) for r in refs[p]) for p in people])
-            order = np.argsort(-sims)
-            best = float(sims[order[0]])
-            runner = float(sims[order[1]]) if len(people) > 1 else -1.0
-            if best >= idc.reid_threshold and best - runner >= idc.reid_margin:
-                seg.person_index, seg.score, seg.margin, seg.reid = people[int(order[0])], best, best - runner, True
-                seg.reid_floor = idc.reid_threshold
+            _take_if_clear(seg, sims, people, idc.reid_threshold, idc.reid_margin)
+
+
+def _take_if_clear(seg: Segment, sims: np.ndarray, people: list[int], threshold: float, margin: float) -> None:
+    """Name ``seg`` after the best of ``people`` (``sims``: one similarity each) when it clears
+    ``threshold`` and beats the next person by ``margin``."""
+    order = np.argsort(-sims)
+    best = float(sims[order[0]])
+    runner = float(sims[order[1]]) if len(people) > 1 else -1.0
+    if best >= threshold and best - runner >= margin:
+        seg.person_index, seg.score, seg.margin, seg.reid = people[int(order[0])], best, best - runner, True
+        seg.reid_floor = threshold
 
 
 def _half_of(seg: Segment) -> tuple[int, np.ndarray] | None:
@@ -374,13 +380,7 @@ def reidentify_halves(track_segments: dict[int, list[Segment]], chips: Chips, em
             vecs = normalise(embed(np.stack([cover_side(c, side) for p in people for c in crops[p]])))
             ends = np.cumsum([len(crops[p]) for p in people])
             centres[side] = normalise(np.stack([vecs[a:b].mean(axis=0) for a, b in zip(np.r_[0, ends[:-1]], ends)]))
-        sims = centres[side] @ vec
-        order = np.argsort(-sims)
-        best = float(sims[order[0]])
-        runner = float(sims[order[1]]) if len(people) > 1 else -1.0
-        if best >= idc.half_reid_threshold and best - runner >= idc.half_reid_margin:
-            seg.person_index, seg.score, seg.margin, seg.reid = people[int(order[0])], best, best - runner, True
-            seg.reid_floor = idc.half_reid_threshold
+        _take_if_clear(seg, centres[side] @ vec, people, idc.half_reid_threshold, idc.half_reid_margin)
 
 
 def _seen_clearly(seg: Segment, idc: IdentificationConfig) -> float:
