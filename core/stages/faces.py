@@ -118,8 +118,10 @@ def mouth_motion(previous: np.ndarray | None, current: np.ndarray) -> float:
     return max(0.0, float(diff[MOUTH].mean() - diff[UPPER].mean()))
 
 
-# Image halves of the aligned crop, split at the nose (x = 56): 1 is the left of the image, 2 the right.
-HALVES = {1: (slice(12, 108), slice(4, 52)), 2: (slice(12, 108), slice(60, 108))}
+# Image halves of the aligned crop, split at the nose: 1 is the left of the image, 2 the right
+# (``hidden_side`` reads each half a few pixels clear of the split; ``cover_side`` paints up to it).
+NOSE_X = 56
+HALVES = {1: (slice(12, 108), slice(4, NOSE_X - 4)), 2: (slice(12, 108), slice(NOSE_X + 4, 108))}
 
 
 def hidden_side(crop_bgr: np.ndarray, flat_share: float, other_ratio: float) -> int:
@@ -145,9 +147,9 @@ def cover_side(crop_bgr: np.ndarray, side: int) -> np.ndarray:
     hidden on the same side are compared on what both show, whatever colour hid them."""
     out = crop_bgr.copy()
     if side == 1:
-        out[:, :56] = 128
+        out[:, :NOSE_X] = 128
     elif side == 2:
-        out[:, 56:] = 128
+        out[:, NOSE_X:] = 128
     return out
 
 
